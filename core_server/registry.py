@@ -1,0 +1,372 @@
+"""The plugin registry: every extension point, plugin discovery and lazy loading.
+
+A plugin is a Python package whose ``__init__.py`` defines ``register(registry)`` (or TDP's
+``phovea(registry)``) and calls ``registry.append(type, id, module, desc)``. Plugins are found
+through the entry-point groups :data:`ENTRY_POINT_GROUPS` and as folders in plugin directories.
+Failures never stop discovery: they are recorded on the :class:`Plugin` and reported by
+``/api/_plugins`` and ``core-server check``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+# --- extension types (the hook specification) -------------------------------------------------
+
+DB_CONNECTOR = "db-connector"
+"""``create() -> DBConnector``: a SQL connector served at ``/api/db/<id>``."""
+
+DB_CONNECTOR_EXTENSION = "db-connector-extension"
+"""``create() -> DBConnector``: a connector with its own id sharing the engine of ``desc['base']``."""
+
+NAMESPACE = "namespace"
+"""``create() -> flask.Blueprint | flask.Flask``: mounted at ``desc['namespace']``."""
+
+ENDPOINT = "endpoint"
+"""``create() -> fn(request, user, app)``: served at ``/api/proxy/<desc['route']>``."""
+
+DOC_COLLECTION = "doc-collection"
+"""``create() -> dict`` schema, or ``desc['schema']`` naming a YAML file: a document collection."""
+
+SECURITY_PROVIDER = "security-provider"
+"""``create() -> provider``: a user store with ``login(name, password)`` and ``load(name)``."""
+
+MAPPING_PROVIDER = "mapping-provider"
+"""``create() -> iterable of (from_idtype, to_idtype, fn(ids) -> [[targets], ...])``."""
+
+JSON_ENCODER = "json-encoder"
+"""``create() -> fn(value) -> JSON-able``: converts values of types core_server cannot encode."""
+
+COMMAND = "command"
+"""``create() -> click.Command``: an extra ``core-server`` CLI command."""
+
+#: Every extension type with its contract (docs and tests are checked against this table).
+EXTENSION_TYPES: dict[str, str] = {
+    name: doc
+    for name, doc in (
+        (DB_CONNECTOR, "create() -> DBConnector, served at /api/db/<id>"),
+        (DB_CONNECTOR_EXTENSION, "create() -> DBConnector sharing the engine of desc['base']"),
+        (NAMESPACE, "create() -> Blueprint or Flask app mounted at desc['namespace']"),
+        (ENDPOINT, "create() -> fn(request, user, app) at /api/proxy/<desc['route']>"),
+        (DOC_COLLECTION, "create() -> schema dict, or desc['schema'] = YAML file in the package"),
+        (SECURITY_PROVIDER, "create() -> user store provider"),
+        (MAPPING_PROVIDER, "create() -> iterable of (from, to, fn(ids) -> [[targets]])"),
+        (JSON_ENCODER, "create() -> fn(value) -> JSON-able value"),
+        (COMMAND, "create() -> click.Command added to core-server"),
+    )
+}
+
+#: TDP/Phovea type names accepted as aliases of ours.
+ALIASES: dict[str, str] = {
+    "tdp-sql-database-definition": DB_CONNECTOR,
+    "tdp-sql-database-extension": DB_CONNECTOR_EXTENSION,
+    "mapping_provider": MAPPING_PROVIDER,
+    "tdp-mapping-provider": MAPPING_PROVIDER,
+    "user_stores": SECURITY_PROVIDER,
+}
+
+#: TDP server-side types that have no meaning here: accepted with a warning so that TDP plugins
+#: still load, instead of failing on an extension we would never use.
+IGNORED_LEGACY_TYPES = frozenset({
+    "tdp-sql-database-migration", "tdp-config-safe-keys", "greenifier", "manager",
+    "tdp-plugin-migration", "phovea-server-extension", "after_server_started",
+})
+
+ENTRY_POINT_GROUPS = ("core_server.plugins", "phovea.registry")
+CONFIG_ENTRY_POINT_GROUP = "phovea.config"
+
+
+class RegistryError(Exception):
+    """A plugin registered something invalid; the message names the plugin."""
+
+
+@dataclass
+class Extension:
+    """One registered extension; :meth:`load` imports its module on first use."""
+
+    type: str
+    id: str
+    module: str
+    desc: dict[str, Any]
+    plugin: str
+    _module: ModuleType | None = field(default=None, repr=False)
+
+    def load(self) -> Extension:
+        """Import the module (once) and return ``self``, so ``ext.load().factory()`` works (TDP)."""
+        if self._module is None:
+            self._module = importlib.import_module(self.module)
+        return self
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        """The module's ``create`` (or the function named by ``desc['factory']``)."""
+        module = self.load()._module
+        name = self.desc.get("factory", "create")
+        try:
+            return getattr(module, name)  # type: ignore[no-any-return]
+        except AttributeError:
+            raise RegistryError(f"module {self.module} of plugin {self.plugin} has no "
+                                f"function {name}() for {self.type} {self.id!r}") from None
+
+    def create(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the factory; the extension's own errors propagate with the plugin named."""
+        return self.factory(*args, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able description for ``/api/_plugins``."""
+        return {"type": self.type, "id": self.id, "module": self.module,
+                "desc": {k: v for k, v in self.desc.items() if not callable(v)}}
+
+
+@dataclass
+class Plugin:
+    """A discovered plugin, its extensions and what went wrong while loading it."""
+
+    name: str
+    path: str
+    source: str
+    version: str = "0.0.0"
+    extensions: list[Extension] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """``loaded`` or ``failed``."""
+        return "failed" if self.errors else "loaded"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able description for ``/api/_plugins``."""
+        return {"name": self.name, "version": self.version, "path": self.path,
+                "source": self.source, "status": self.status, "errors": self.errors,
+                "warnings": self.warnings, "extensions": [e.to_dict() for e in self.extensions]}
+
+
+class PluginRegistrar:
+    """What a plugin's ``register(registry)`` receives: ``append`` bound to that plugin."""
+
+    def __init__(self, registry: Registry, plugin: Plugin) -> None:
+        self._registry = registry
+        self._plugin = plugin
+
+    def append(self, type: str, id: str, module: str, desc: dict[str, Any] | None = None) -> None:
+        """Register extension ``id`` of ``type`` implemented by ``module`` (``.x`` = relative)."""
+        self._registry.add(self._plugin, type, id, module, desc)
+
+    def append_router(self, id: str, module: str, desc: dict[str, Any]) -> None:
+        """TDP helper: a namespace extension."""
+        self.append(NAMESPACE, id, module, desc)
+
+
+class Registry:
+    """All plugins and their extensions; frozen once the app is built."""
+
+    def __init__(self) -> None:
+        self.plugins: dict[str, Plugin] = {}
+        self._extensions: dict[str, dict[str, Extension]] = {t: {} for t in EXTENSION_TYPES}
+        self.frozen = False
+
+    # -- registration --------------------------------------------------------------------------
+
+    def add(self, plugin: Plugin, type: str, id: str, module: str,
+            desc: dict[str, Any] | None = None) -> None:
+        """Add one extension of ``plugin`` (see :meth:`PluginRegistrar.append`)."""
+        if self.frozen:
+            raise RegistryError(f"plugin {plugin.name} registers {type} {id!r} after startup")
+        canonical = ALIASES.get(type, type)
+        if canonical in IGNORED_LEGACY_TYPES:
+            plugin.warnings.append(f"extension type {type!r} ({id}) is not used by core_server")
+            return
+        if canonical not in EXTENSION_TYPES:
+            raise RegistryError(f"plugin {plugin.name} registers unknown extension type {type!r} "
+                                f"({id}); known: {', '.join(sorted(EXTENSION_TYPES))}")
+        existing = self._extensions[canonical].get(id)
+        if existing is not None:
+            raise RegistryError(f"plugin {plugin.name} registers {canonical} {id!r}, which plugin "
+                                f"{existing.plugin} registered already")
+        if module.startswith("."):
+            module = plugin.name + module
+        ext = Extension(canonical, id, module, dict(desc or {}), plugin.name)
+        self._extensions[canonical][id] = ext
+        plugin.extensions.append(ext)
+
+    def withdraw(self, plugin: Plugin) -> None:
+        """Remove every extension of a plugin that failed, so none of it half-loads."""
+        for ext in plugin.extensions:
+            if self._extensions[ext.type].get(ext.id) is ext:
+                del self._extensions[ext.type][ext.id]
+        plugin.extensions.clear()
+
+    def freeze(self) -> None:
+        """Refuse further registrations (called at the end of ``create_app``)."""
+        self.frozen = True
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def list(self, type: str | None = None) -> list[Extension]:
+        """Extensions of ``type`` (aliases accepted) in registration order; all when ``None``."""
+        if type is None:
+            return [e for exts in self._extensions.values() for e in exts.values()]
+        return list(self._extensions.get(ALIASES.get(type, type), {}).values())
+
+    def get(self, type: str, id: str) -> Extension | None:
+        """The extension ``id`` of ``type``, or ``None``."""
+        return self._extensions.get(ALIASES.get(type, type), {}).get(id)
+
+    def __iter__(self) -> Iterator[Extension]:
+        return iter(self.list())
+
+    @property
+    def failed(self) -> list[Plugin]:
+        """Plugins that recorded errors."""
+        return [p for p in self.plugins.values() if p.errors]
+
+    def record_failure(self, plugin_name: str, ext: Extension | None, exc: BaseException) -> None:
+        """Record that using an extension failed (e.g. its ``create`` raised)."""
+        plugin = self.plugins.get(plugin_name)
+        what = f"{ext.type} {ext.id!r}: " if ext else ""
+        if plugin is not None:
+            plugin.errors.append(what + _describe(exc))
+
+
+# --- discovery --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Candidate:
+    name: str
+    path: str
+    source: str
+    version: str
+    load: Callable[[], Any]
+    config: Callable[[], dict[str, Any]] | None = None
+
+
+def discover(plugins_dirs: Iterable[str | Path] = (), *, entry_points: bool = True) -> Registry:
+    """Find plugins through entry points and plugin folders and let each register.
+
+    A plugin found both ways (``pip install -e`` of a folder that is also in a plugins dir) is
+    loaded once.
+    """
+    registry = Registry()
+    candidates: dict[str, _Candidate] = {}
+    for candidate in [*(_entry_point_candidates() if entry_points else []),
+                      *_folder_candidates(plugins_dirs)]:
+        candidates.setdefault(candidate.name, candidate)
+    for candidate in sorted(candidates.values(), key=lambda c: c.name):
+        _register(registry, candidate)
+    return registry
+
+
+def _entry_point_candidates() -> Iterator[_Candidate]:
+    configs = {ep.name: ep for ep in importlib.metadata.entry_points(group=CONFIG_ENTRY_POINT_GROUP)}
+    for group in ENTRY_POINT_GROUPS:
+        for ep in importlib.metadata.entry_points(group=group):
+            dist = ep.dist
+            version = dist.version if dist else "0.0.0"
+            config_ep = configs.get(ep.name)
+            yield _Candidate(ep.name, ep.value, f"entry-point:{group}", version, ep.load,
+                             (lambda e=config_ep: e.load()()) if config_ep else None)
+
+
+def _folder_candidates(plugins_dirs: Iterable[str | Path]) -> Iterator[_Candidate]:
+    for plugins_dir in plugins_dirs:
+        root = Path(plugins_dir).resolve()
+        if not root.is_dir():
+            continue
+        for child in sorted(root.iterdir()):
+            if (child / "__init__.py").is_file():  # the package itself lies in the plugins dir
+                yield _folder_candidate(child.name, root, child)
+            elif (child / child.name / "__init__.py").is_file():  # a project folder with its package
+                yield _folder_candidate(child.name, child, child / child.name)
+
+
+def _folder_candidate(name: str, import_root: Path, package: Path) -> _Candidate:
+    def load() -> ModuleType:
+        if str(import_root) not in sys.path:
+            sys.path.insert(0, str(import_root))
+        return importlib.import_module(name)
+
+    return _Candidate(name, str(package), "plugins-dir", _folder_version(package), load)
+
+
+def _folder_version(package: Path) -> str:
+    for manifest in (package.parent / "package.json", package / "package.json"):
+        try:
+            return str(json.loads(manifest.read_text(encoding="utf-8")).get("version", "0.0.0"))
+        except (OSError, ValueError):
+            continue
+    return "0.0.0"
+
+
+def _register(registry: Registry, candidate: _Candidate) -> None:
+    plugin = Plugin(candidate.name, candidate.path, candidate.source, candidate.version)
+    registry.plugins[plugin.name] = plugin
+    try:
+        target = candidate.load()
+        plugin.path = str(Path(getattr(target, "__file__", None) or candidate.path).parent) \
+            if isinstance(target, ModuleType) else candidate.path
+        register = _register_function(target)
+        plugin.config = _plugin_config(target, candidate)
+        register(PluginRegistrar(registry, plugin))
+    except Exception as exc:  # a broken plugin must not stop the server: record and go on
+        plugin.errors.append(_describe(exc))
+        registry.withdraw(plugin)
+
+
+def _register_function(target: Any) -> Callable[[PluginRegistrar], Any]:
+    if isinstance(target, ModuleType):
+        for name in ("register", "phovea"):
+            if callable(getattr(target, name, None)):
+                return getattr(target, name)  # type: ignore[no-any-return]
+        raise RegistryError(f"module {target.__name__} defines neither register(registry) "
+                            "nor phovea(registry)")
+    if callable(target):
+        return target  # type: ignore[no-any-return]
+    raise RegistryError(f"entry point target {target!r} is not a module or function")
+
+
+def _plugin_config(target: Any, candidate: _Candidate) -> dict[str, Any]:
+    if candidate.config is not None:
+        return dict(candidate.config() or {})
+    module = target if isinstance(target, ModuleType) else sys.modules.get(
+        getattr(target, "__module__", ""), None)
+    if module is None:
+        return {}
+    if callable(getattr(module, "phovea_config", None)):
+        result = module.phovea_config()
+        if isinstance(result, dict):
+            return result
+        if isinstance(result, (str, Path)):
+            return _read_json(Path(result))
+    file = Path(getattr(module, "__file__", "") or "").parent / "config.json"
+    return _read_json(file) if file.is_file() else {}
+
+
+def _read_json(file: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"cannot read plugin config {file}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RegistryError(f"plugin config {file} must be a JSON object")
+    return data
+
+
+def _describe(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"

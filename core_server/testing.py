@@ -1,0 +1,143 @@
+"""Test helpers for core_server and plugin authors (a pytest plugin, registered as ``core_server``).
+
+Fixtures:
+
+- ``app_config``: the highest config layer for ``app``; override it in a conftest to add settings.
+- ``app``: ``create_app(app_config)`` over a temporary data dir, with installed plugins and the
+  workspace ``./plugins`` folder.
+- ``client``: ``app.test_client()``; ``runner``: click's ``CliRunner``; ``registry``.
+- ``db_url``: a fresh, empty database namespace, parametrized over ``sqlite``, ``postgresql`` and
+  ``mysql`` (DSNs from ``CORE_SERVER_TEST_PG`` / ``CORE_SERVER_TEST_MYSQL``). Unset DSNs skip
+  locally; with ``CORE_SERVER_REQUIRE_DBS=1`` (CI) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from core_server.app import create_app
+from core_server.registry import Registry
+
+BACKENDS = ("sqlite", "postgresql", "mysql")
+_DSN_ENV = {"postgresql": "CORE_SERVER_TEST_PG", "mysql": "CORE_SERVER_TEST_MYSQL"}
+
+
+@contextmanager
+def temporary_plugin(root: Path, name: str, init: str,
+                     files: dict[str, str] | None = None) -> Iterator[Path]:
+    """Write a plugin package ``name`` under ``root`` and yield ``root`` (a plugins dir).
+
+    :param init: the source of its ``__init__.py`` (dedented).
+    :param files: more files inside the package, e.g. ``{"views.py": "..."}``.
+    On exit the package is removed and unimported, so tests never leak plugins into each other.
+    """
+    package = root / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(textwrap.dedent(init), encoding="utf-8")
+    for relative, source in (files or {}).items():
+        target = package / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(source), encoding="utf-8")
+    try:
+        yield root
+    finally:
+        for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[module]
+        if str(root.resolve()) in sys.path:
+            sys.path.remove(str(root.resolve()))
+        shutil.rmtree(package, ignore_errors=True)
+
+
+def backend_url(backend: str) -> str | None:
+    """The configured server DSN for ``backend`` (None for sqlite or when unset)."""
+    env = _DSN_ENV.get(backend)
+    return os.environ.get(env) if env else None
+
+
+@contextmanager
+def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """Yield the URL of a new empty database namespace on ``backend`` and drop it afterwards.
+
+    PostgreSQL: a new schema selected through ``search_path``; MariaDB: a new database.
+    """
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
+        return
+    server = backend_url(backend)
+    if not server:
+        message = f"{_DSN_ENV[backend]} is not set"
+        if os.environ.get("CORE_SERVER_REQUIRE_DBS"):
+            pytest.fail(message + " (CORE_SERVER_REQUIRE_DBS=1)")
+        pytest.skip(message)
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    url = sa.engine.make_url(server)
+    try:
+        with admin.connect() as conn:
+            if backend == "postgresql":
+                conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+                url = url.update_query_dict({"options": f"-csearch_path={name}"})
+            else:
+                conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+                url = url.set(database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            drop = f'DROP SCHEMA IF EXISTS "{name}" CASCADE' if backend == "postgresql" \
+                else f"DROP DATABASE IF EXISTS `{name}`"
+            conn.execute(sa.text(drop))
+        admin.dispose()
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Extra config for the ``app`` fixture (override in a conftest)."""
+    return {}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], tmp_path: Path) -> Iterator[Flask]:
+    """A core_server app over a temporary data dir."""
+    application = create_app(app_config, data_dir=tmp_path / "data")
+    application.config["TESTING"] = True
+    yield application
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """The app's test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def registry(app: Flask) -> Registry:
+    """The app's plugin registry."""
+    return app.extensions["core_server"].registry  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A click CliRunner for ``core_server.cli.main``."""
+    return CliRunner()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database on each backend (see module docs)."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url

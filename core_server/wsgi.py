@@ -1,0 +1,35 @@
+"""Production entry points: ``gunicorn 'core_server.wsgi:create()'`` and ``serve --workers N``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+
+def create() -> Flask:
+    """The app, configured from ``CORE_SERVER_CONFIG`` and ``CORE_SERVER__*`` env vars."""
+    from core_server.app import create_app
+
+    return create_app()
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self._app = app
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self._app
+
+
+def run_gunicorn(app: Flask, *, host: str, port: int, workers: int) -> None:
+    """Serve ``app`` with gunicorn (pre-fork: the app is built once, workers share nothing else)."""
+    _Gunicorn(app, {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
+                    "threads": 4, "accesslog": None, "timeout": 120}).run()

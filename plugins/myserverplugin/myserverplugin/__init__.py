@@ -1,0 +1,9 @@
+"""myserverplugin: the server plugin of the TDP backend-library tutorial."""
+
+
+def register(registry):
+    """Register this plugin's extensions (the tutorial's registry)."""
+    # generator-phovea:begin
+    registry.append('namespace', 'hello_world', 'myserverplugin.hello_world',
+                    {'namespace': '/api/hello_world'})
+    # generator-phovea:end
