@@ -18,6 +18,7 @@ from core_server import encoding
 from core_server import endpoints
 from core_server import errors
 from core_server import introspection
+from core_server import openapi
 from core_server import requestlog
 from core_server.registry import Registry
 from core_server.registry import RegistryError
@@ -27,7 +28,7 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, endpoints)
+SUBSYSTEMS = (encoding, errors, requestlog, endpoints, openapi)
 
 
 def create_app(

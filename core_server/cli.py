@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +63,7 @@ def main() -> None:
 def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
           strict: bool | None, host: str, port: int, workers: int, debug: bool) -> None:
     """Run the server (development server, or gunicorn with --workers N)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = build_app(config_file, plugins_dirs, data_dir, strict)
     click.echo(f"core_server on http://{host}:{port}/api/_plugins "
                f"({len(app.extensions['core_server'].registry.plugins)} plugins)", err=True)

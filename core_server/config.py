@@ -56,6 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("core_server.statement_timeout", 30000, "default SQL statement timeout in milliseconds"),
     Setting("core_server.security.anonymous_read", True,
             "anonymous users may read views and collections (the demo default)"),
+    Setting("core_server.security.anonymous_write", False,
+            "anonymous users may create, update and delete (off: writes need a login)"),
     Setting("core_server.security.users", [], "users of the default user store"),
     Setting("core_server.security.token_max_age", 30 * 24 * 3600, "API token lifetime in seconds"),
     Setting("dbview.strict_filters", True, "unknown filter keys are 400 (false: ignored, as in TDP)"),

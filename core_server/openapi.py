@@ -1,0 +1,108 @@
+"""``GET /api/openapi.json``: OpenAPI 3.1 built from the core routes and each subsystem.
+
+Subsystems append contributors to ``ServerState.openapi``: functions returning
+``{"paths": {...}, "components": {"schemas": {...}}, "tags": [...]}`` fragments that are merged here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from flask import Flask
+from flask import Response
+from flask import request
+
+from core_server.encoding import json_response
+from core_server.introspection import version
+from core_server.state import current_state
+
+blueprint = Blueprint("openapi", __name__, url_prefix="/api")
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["status", "code", "message"],
+        "properties": {
+            "status": {"type": "integer"}, "code": {"type": "string"},
+            "message": {"type": "string"}, "hint": {"type": "string"},
+            "details": {"type": "array"}, "request_id": {"type": "string"},
+        },
+    }},
+}
+
+
+def json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    """``{"application/json": {"schema": schema}}``."""
+    return {"application/json": {"schema": schema}}
+
+
+def error_responses(*statuses: int) -> dict[str, Any]:
+    """Response objects for the given error statuses, all using the error envelope."""
+    return {str(s): {"description": "error", "content": json_content({"$ref": "#/components/schemas/Error"})}
+            for s in statuses}
+
+
+def operation(summary: str, schema: dict[str, Any] | None = None, *, tag: str,
+              parameters: list[dict[str, Any]] | None = None, errors: tuple[int, ...] = (),
+              status: int = 200, **extra: Any) -> dict[str, Any]:
+    """A small OpenAPI operation object with a JSON success response and error responses."""
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {
+        str(status): {"description": "success",
+                      "content": json_content(schema or {})}}}
+    op["responses"].update(error_responses(*errors))
+    if parameters:
+        op["parameters"] = parameters
+    op.update(extra)
+    return op
+
+
+def _core_paths() -> dict[str, Any]:
+    tag = "core"
+    return {
+        "/api/_health": {"get": operation("liveness; ?deep=1 pings every database", tag=tag,
+                                          parameters=[{"name": "deep", "in": "query",
+                                                       "schema": {"type": "string"}}],
+                                          errors=(503,))},
+        "/api/_version": {"get": operation("core and plugin versions", tag=tag)},
+        "/api/_plugins": {"get": operation("plugins, extensions, status and errors", tag=tag,
+                                           schema={"type": "array", "items": {"type": "object"}})},
+        "/api/_config": {"get": operation("merged configuration, secrets redacted", tag=tag)},
+        "/api/openapi.json": {"get": operation("this document", tag=tag)},
+    }
+
+
+def build_spec(app: Flask, server_url: str = "/") -> dict[str, Any]:
+    """The full OpenAPI document of ``app``."""
+    state = app.extensions["core_server"]
+    spec: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "core_server", "version": version(),
+                 "description": "Plugin views, collections and endpoints of this server."},
+        "servers": [{"url": server_url}],
+        "paths": _core_paths(),
+        "components": {"schemas": {"Error": ERROR_SCHEMA}},
+        "tags": [{"name": "core"}],
+    }
+    for contribute in state.openapi:
+        fragment = contribute()
+        spec["paths"].update(fragment.get("paths", {}))
+        spec["components"]["schemas"].update(fragment.get("components", {}).get("schemas", {}))
+        spec["tags"].extend(t for t in fragment.get("tags", []) if t not in spec["tags"])
+    return spec
+
+
+@blueprint.get("/openapi.json")
+def openapi_json() -> Response:
+    """Serve the document; ``servers`` uses the public URL (honours X-Forwarded-Prefix)."""
+    from flask import current_app
+
+    current_state()  # fails loudly outside a core_server app
+    return json_response(build_spec(current_app, request.script_root + "/"))
+
+
+def init_app(app: Flask) -> None:
+    """Register the route."""
+    app.register_blueprint(blueprint)
