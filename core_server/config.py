@@ -59,6 +59,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("core_server.security.anonymous_write", False,
             "anonymous users may create, update and delete (off: writes need a login)"),
     Setting("core_server.security.users", [], "users of the default user store"),
+    Setting("core_server.security.rules", {},
+            "allow-rules: {resource: rule} or {resource: {action: rule}}, e.g. "
+            "{'db:mydb/mytable': {'read': ['analyst']}}"),
     Setting("core_server.security.token_max_age", 30 * 24 * 3600, "API token lifetime in seconds"),
     Setting("dbview.strict_filters", True, "unknown filter keys are 400 (false: ignored, as in TDP)"),
     Setting("dbview.max_limit", None, "largest _limit a view request may ask for (None: no cap)"),

@@ -71,3 +71,46 @@ def require(rule: Rule, what: str, user: User | None = None) -> User:
     if user.is_anonymous:
         raise Unauthorized(f"log in to access {what}", hint="POST /api/login or send a Bearer token")
     raise Forbidden(f"user {user.name!r} may not access {what}")
+
+
+READ = "read"
+WRITE_ACTIONS = frozenset({"create", "update", "delete", "write", "execute"})
+
+
+def check(resource: str, action: str = READ, rule: Rule = None) -> User:
+    """Allow the current user to do ``action`` on ``resource`` or raise 401/403.
+
+    Resource names: ``db:<connector>/<view>``, ``store:<collection>``,
+    ``store:<collection>.<field>``, ``endpoint:<id>``. The rule that decides is, first match wins:
+    a config rule ``core_server.security.rules[resource][action]`` (or ``[resource]`` for every
+    action), the ``rule`` the resource declares itself (builder ``security()``, schema ``rights``,
+    extension desc), else the server default (``anonymous_read`` for reads, ``anonymous_write``
+    for writes; otherwise a logged-in user). Users with the ``admin`` role pass every check.
+    """
+    user = current_user()
+    if user.has_role("admin"):
+        return user
+    decisive = _configured_rule(resource, action)
+    if decisive is None:
+        decisive = rule
+    if decisive is None:
+        decisive = _default_rule(action)
+    return require(decisive, f"{resource} ({action})", user)
+
+
+def _configured_rule(resource: str, action: str) -> Rule:
+    from core_server.state import current_state
+
+    rules = current_state().config.get_path("core_server.security.rules") or {}
+    entry = rules.get(resource)
+    if isinstance(entry, dict):
+        return entry.get(action, entry.get("*"))
+    return entry
+
+
+def _default_rule(action: str) -> Rule:
+    from core_server.state import current_state
+
+    config = current_state().config
+    key = "anonymous_read" if action == READ else "anonymous_write"
+    return "any" if config.get_path(f"core_server.security.{key}") else "authenticated"
