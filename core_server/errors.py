@@ -176,7 +176,7 @@ def _from_http_exception(exc: HTTPException) -> ApiError:
         message = f"no route for {request.method} {request.path}"
         hint = "GET /api/openapi.json lists every route"
     elif status == 405:
-        allowed = exc.valid_methods if hasattr(exc, "valid_methods") else None  # type: ignore[attr-defined]
+        allowed = getattr(exc, "valid_methods", None)
         message = f"method {request.method} is not allowed on {request.path}"
         if allowed:
             hint = "allowed: " + ", ".join(sorted(allowed))
