@@ -107,7 +107,7 @@ def config(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str
         return
     for setting in SETTINGS:
         value = cfg.get_path(setting.key)
-        shown = "***" if setting.key in cfg.secrets else json.dumps(value, default=str)
+        shown = "***" if cfg.is_secret(setting.key) and value else json.dumps(value, default=str)
         click.echo(f"{setting.key} = {shown}\n    {setting.help}")
 
 
@@ -129,3 +129,26 @@ def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
         for error in plugin.errors:
             click.echo(f"    {error}")
     sys.exit(1 if failed else 0)
+
+
+@main.command("hash-password")
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read the password from the first line of standard input (for scripts).")
+@click.option("--method", default="scrypt", show_default=True,
+              help="werkzeug hash method, e.g. scrypt or pbkdf2:sha256.")
+def hash_password(from_stdin: bool, method: str) -> None:
+    """Print a password hash for core_server.security.users[].password."""
+    from core_server.userstore import hash_password as make_hash
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        click.secho("error: the password is empty", fg="red", err=True)
+        sys.exit(2)
+    try:
+        click.echo(make_hash(password, method))
+    except ValueError as exc:  # werkzeug rejects unknown methods
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
