@@ -139,15 +139,26 @@ def check(resource: str, action: str = READ, rule: Rule = None) -> User:
     raise denial(user, f"{resource} ({action})")
 
 
-def can(resource: str, action: str = READ, rule: Rule = None, user: User | None = None) -> bool:
-    """Like :func:`check`, but answer instead of raising (e.g. to hide fields from reads)."""
+#: ``fallback`` of :func:`can` / :func:`decisive_rule`: the server's anonymous_read/write default.
+SERVER_DEFAULT: Any = object()
+
+
+def can(resource: str, action: str = READ, rule: Rule = None, user: User | None = None, *,
+        fallback: Rule = SERVER_DEFAULT) -> bool:
+    """Like :func:`check`, but answer instead of raising (e.g. to hide fields from reads).
+
+    :param fallback: the rule when neither config nor ``rule`` decide; fields use ``True``
+        (a field without rights is as open as its collection):
+        ``can(f"store:{c}.{field}", "read", field_rule, fallback=True)``.
+    """
     user = user or current_user()
     if user.has_role(ADMIN_ROLE):
         return True
-    return allowed(user, decisive_rule(resource, action, rule), resource)
+    return allowed(user, decisive_rule(resource, action, rule, fallback), resource)
 
 
-def decisive_rule(resource: str, action: str, rule: Rule = None) -> Rule:
+def decisive_rule(resource: str, action: str, rule: Rule = None,
+                  fallback: Rule = SERVER_DEFAULT) -> Rule:
     """The rule :func:`check` applies to ``action`` on ``resource`` (config > own > default)."""
     configured = _for_action(_configured_rule(resource), action)
     if configured is not None:
@@ -155,7 +166,7 @@ def decisive_rule(resource: str, action: str, rule: Rule = None) -> Rule:
     own = _for_action(rule, action)
     if own is not None:
         return own
-    return _default_rule(action)
+    return _default_rule(action) if fallback is SERVER_DEFAULT else fallback
 
 
 def _for_action(rule: Rule, action: str) -> Rule:
