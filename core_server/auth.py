@@ -4,9 +4,9 @@ A ``before_request`` hook sets ``g.user`` (a :class:`~core_server.security.User`
 (``"session"``, ``"token"``, ``"request"`` or None for anonymous). Cookie-authenticated writes under
 ``/api`` must prove they come from this site: an ``X-CSRF-Token`` header equal to the token of the
 session (returned by ``/api/login`` and ``/api/loggedinas``, and readable by scripts in the
-``core_server_csrf`` cookie), or an ``Origin`` (else ``Referer``) equal to the server's own origin or
-one of ``core_server.security.trusted_origins``. Bearer-token requests need neither: browsers never
-attach tokens on their own.
+``core_server_csrf`` cookie), or an ``Origin`` (else ``Referer``) equal to the server's own
+origin or one of ``core_server.security.trusted_origins``. Bearer-token requests need neither:
+browsers never attach tokens on their own.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def check_csrf() -> None:
     raise ApiError(403, "csrf_failed",
                    f"cross-site request refused for {request.method} {request.path}",
                    hint=f"send the {CSRF_HEADER} header from /api/login (or the "
-                         f"{CSRF_COOKIE} cookie), or use Authorization: Bearer <token>")
+                        f"{CSRF_COOKIE} cookie), or use Authorization: Bearer <token>")
 
 
 def _is_api_path() -> bool:
@@ -160,7 +160,7 @@ def session_expiry() -> str:
     """When a session started now ends (ISO-8601), for the login answer."""
     from flask import current_app
 
-    end = dt.datetime.now(dt.timezone.utc) + current_app.permanent_session_lifetime
+    end = dt.datetime.now(dt.UTC) + current_app.permanent_session_lifetime
     return end.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 

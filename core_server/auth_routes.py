@@ -155,8 +155,8 @@ def _logged_in() -> User:
 def openapi_fragment() -> dict[str, Any]:
     """OpenAPI paths of the security routes and the two security schemes."""
     tag = "security"
-    user = {"type": "object", "properties": {"name": {"type": "string"},
-                                             "roles": {"type": "array", "items": {"type": "string"}}}}
+    names = {"type": "array", "items": {"type": "string"}}
+    user = {"type": "object", "properties": {"name": {"type": "string"}, "roles": names}}
     creds = {"type": "object", "required": ["username", "password"],
              "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}
     token_body = {"type": "object", "properties": {"name": {"type": "string"},

@@ -59,7 +59,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: What an access rule may be: ``None``/``"any"``/``True`` (everyone), ``False`` (TDP: public),
 #: ``"authenticated"``, a role name, a list of role names, ``{"roles": [...], "users": [...]}``
 #: (either matches), ``fn(user)`` or ``fn(user, resource)`` returning a bool, or - in
-#: :func:`check` - a mapping from action to one of these, e.g. ``{"read": "any", "write": "admin"}``.
+#: :func:`check` - a mapping from action to one of these, e.g.
+#: ``{"read": "any", "write": "admin"}``.
 Rule = Any
 
 

@@ -30,8 +30,8 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from collections.abc import Mapping
-from functools import lru_cache
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,7 @@ def password_of(name: str) -> str:
     return f"{name}-password"
 
 
-@lru_cache(maxsize=None)
+@cache
 def quick_hash(password: str) -> str:
     """A werkzeug hash that is fast to check (tests only; real users get scrypt)."""
     return generate_password_hash(password, method="pbkdf2:sha256:1000")

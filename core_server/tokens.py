@@ -47,7 +47,7 @@ def iso(epoch: int | None) -> str | None:
     """Epoch seconds as an ISO-8601 UTC timestamp."""
     if epoch is None:
         return None
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

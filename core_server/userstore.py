@@ -39,7 +39,7 @@ HASH_METHODS = ("scrypt", "pbkdf2")
 
 
 class UserStore(Protocol):
-    """What a ``security-provider`` extension's ``create()`` returns (``load_from_request`` optional)."""
+    """What a ``security-provider``'s ``create()`` returns (``load_from_request`` is optional)."""
 
     def login(self, name: str, password: str) -> Any:
         """The user if ``password`` is right, else None."""
@@ -100,9 +100,9 @@ class ConfigUserStore:
 
 def _parse_user(index: int, entry: Mapping[str, Any]) -> tuple[User, str]:
     where = f"core_server.security.users[{index}]"
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str) or not entry["name"]:
+    name = entry.get("name") if isinstance(entry, Mapping) else None
+    if not name or not isinstance(name, str):
         raise ConfigError(f"{where} needs a 'name' (and 'password', 'roles')")
-    name = entry["name"]
     if name == ANONYMOUS_NAME:
         raise ConfigError(f"{where}: {ANONYMOUS_NAME!r} is reserved for the anonymous user")
     password = entry.get("password")
@@ -138,7 +138,8 @@ def load_providers(config_users: Iterable[Mapping[str, Any]], registry: Registry
             provider = ext.create()
             for method in ("login", "load"):
                 if not callable(getattr(provider, method, None)):
-                    raise TypeError(f"create() returned {type(provider).__name__} without {method}()")
+                    raise TypeError(f"create() returned {type(provider).__name__} "
+                                    f"without {method}()")
             providers.append(provider)
         except Exception as exc:  # a broken provider is reported, the server still starts
             registry.record_failure(ext.plugin, ext, exc)

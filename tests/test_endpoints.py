@@ -86,7 +86,7 @@ def client(tmp_path: Path):
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
 def test_every_method_reaches_the_endpoint_with_typed_params(client, method) -> None:
     body = {"v": 1} if method != "GET" else None
-    response = client.open(f"/api/proxy/rows/people/7?x=1", method=method, json=body)
+    response = client.open("/api/proxy/rows/people/7?x=1", method=method, json=body)
     assert response.status_code == 200, response.get_json()
     got = response.get_json()
     assert got["method"] == method

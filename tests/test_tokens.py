@@ -160,14 +160,16 @@ def test_token_of_a_removed_user(tmp_path: Path) -> None:
                                      "core_server.server_db"))
     restarted = create_app(config, plugins_dirs=[], data_dir=tmp_path / "d", entry_points=False)
     response = restarted.test_client().get("/api/loggedinas", headers=bearer(token))
-    assert response.status_code == 401 and "no longer exists" in response.get_json()["error"]["message"]
+    assert response.status_code == 401
+    assert "no longer exists" in response.get_json()["error"]["message"]
 
 
 def test_token_routes_need_a_login(tmp_path: Path) -> None:
     client = _app(tmp_path).test_client()
     for method in ("get", "post"):
         response = getattr(client, method)("/api/tokens")
-        assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
+        assert response.status_code == 401
+        assert response.get_json()["error"]["code"] == "unauthorized"
     assert client.delete("/api/tokens/abc").status_code == 401
 
 
