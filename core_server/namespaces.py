@@ -27,6 +27,7 @@ def mount_namespaces(app: Flask) -> None:
             elif isinstance(target, Flask):
                 # TDP namespaces are whole apps; give them our JSON errors too.
                 errors.init_app(target)
+                _share_authentication(app, target)
                 mounted_apps[prefix] = target
             else:
                 raise RegistryError(f"create() returned {type(target).__name__}, "
@@ -35,3 +36,18 @@ def mount_namespaces(app: Flask) -> None:
             state.registry.record_failure(ext.plugin, ext, exc)
     if mounted_apps:
         app.wsgi_app = DispatcherMiddleware(app.wsgi_app, mounted_apps)  # type: ignore[method-assign]
+
+
+#: Flask settings a mounted app needs to read our session cookie.
+_SESSION_SETTINGS = ("SECRET_KEY", "SESSION_COOKIE_NAME", "SESSION_COOKIE_SAMESITE",
+                     "SESSION_COOKIE_SECURE", "PERMANENT_SESSION_LIFETIME")
+
+
+def _share_authentication(app: Flask, target: Flask) -> None:
+    # Requests to a mounted app never pass our hooks; give it our state, session cookie and
+    # authentication so that security.current_user() and check() work inside it too.
+    from core_server.auth import authenticate
+
+    target.extensions.setdefault("core_server", app.extensions["core_server"])
+    target.config.update({key: app.config.get(key) for key in _SESSION_SETTINGS})
+    target.before_request(authenticate)

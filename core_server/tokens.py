@@ -116,12 +116,16 @@ class TokenStore:
         except (BadSignature, ValueError, TypeError):
             raise Unauthorized("the API token is invalid",
                                hint="create a new one with POST /api/tokens") from None
-        if int(expires) <= self.clock():
+        now = self.clock()
+        if int(expires) <= now:
             raise Unauthorized("the API token has expired",
                                hint="create a new one with POST /api/tokens")
         info = self._get(str(token_id))
         if info is None or info.user != user:
             raise Unauthorized("the API token is unknown to this server")
+        if info.created + self.max_age <= now:  # token_max_age was lowered since the token was made
+            raise Unauthorized("the API token has expired",
+                               hint="create a new one with POST /api/tokens")
         if info.revoked is not None:
             raise Unauthorized("the API token has been revoked")
         return info

@@ -311,3 +311,53 @@ def test_hash_password_command(runner) -> None:
     assert runner.invoke(main, ["hash-password", "--stdin"], input="\n").exit_code == 2
     assert runner.invoke(main, ["hash-password", "--stdin", "--method", "md5"],
                          input="x\n").exit_code == 2
+
+
+# --- namespaces that are whole Flask apps (TDP style) ------------------------------------------
+
+APP_NAMESPACE = """
+from flask import Flask
+from core_server import security
+
+
+def create():
+    app = Flask(__name__)
+
+    @app.get('/me')
+    def me():
+        return {'user': security.current_user().name}
+
+    @app.post('/guarded')
+    def guarded():
+        return {'user': security.check('store:things', 'create').name}
+
+    return app
+"""
+
+
+def test_mounted_namespace_app_knows_the_user(tmp_path: Path) -> None:
+    init = ("def register(r):\n    r.append('namespace', 'tdpapp', '.ns', "
+            "{'namespace': '/api/tdpapp'})\n")
+    with temporary_plugin(tmp_path / "p", "tdpplugin", init, {"ns.py": APP_NAMESPACE}) as root:
+        app = create_app(users_config(), plugins_dirs=[root], data_dir=tmp_path / "d",
+                         entry_points=False)
+        client = app.test_client()
+        assert client.get("/api/tdpapp/me").get_json() == {"user": "anonymous"}
+        assert client.post("/api/tdpapp/guarded").status_code == 401
+        login(client, "analyst", csrf=False)
+        assert client.get("/api/tdpapp/me").get_json() == {"user": "analyst"}
+        refused = client.post("/api/tdpapp/guarded")  # cookie write without CSRF proof
+        assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "csrf_failed"
+        ok = client.post("/api/tdpapp/guarded", headers={"Origin": "http://localhost"})
+        assert ok.get_json() == {"user": "analyst"}
+
+
+def test_openapi_lists_the_security_routes(client) -> None:
+    from openapi_spec_validator import validate
+
+    spec = client.get("/api/openapi.json").get_json()
+    validate(spec)
+    for path in ("/api/login", "/api/logout", "/api/loggedinas", "/api/tokens",
+                 "/api/tokens/{token_id}"):
+        assert path in spec["paths"], path
+    assert set(spec["components"]["securitySchemes"]) == {"bearer", "session"}

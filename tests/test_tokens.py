@@ -215,3 +215,23 @@ def test_unreachable_server_db_is_503_and_the_server_starts(tmp_path: Path) -> N
     assert response.get_json()["error"]["code"] == "db_unavailable"
     deep = client.get("/api/_health?deep=1")
     assert deep.status_code == 503 and deep.get_json()["checks"]["server_db"] != "ok"
+
+
+def test_lowering_token_max_age_shortens_existing_tokens(tmp_path: Path) -> None:
+    app = _app(tmp_path, token_max_age=3600)
+    client = app.test_client()
+    login(client, "viewer")
+    token = create_token(client)
+    config = users_config(token_max_age=60)
+    config["core_server"].update(secret_key=SECRET,
+                                 server_db=app.extensions["core_server"].config.get_path(
+                                     "core_server.server_db"))
+    restarted = create_app(config, plugins_dirs=[], data_dir=tmp_path / "d", entry_points=False)
+    store = restarted.extensions["core_server"].security.tokens
+    api = restarted.test_client()
+    assert api.get("/api/loggedinas", headers=bearer(token)).status_code == 200
+    now = store.clock()
+    store.clock = lambda: now + 61
+    response = api.get("/api/loggedinas", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.get_json()["error"]["message"] == "the API token has expired"
