@@ -131,7 +131,7 @@ def list_tokens() -> Response:
     user = _logged_in()
     store = _security().tokens
     now = store.clock()
-    return json_response([info.to_dict(now) for info in store.list(user.name)])
+    return json_response([info.to_dict(now) for info in store.of_user(user.name)])
 
 
 @blueprint.delete("/tokens/<token_id>")

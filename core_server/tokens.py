@@ -130,7 +130,7 @@ class TokenStore:
             raise Unauthorized("the API token has been revoked")
         return info
 
-    def list(self, user: str) -> list[TokenInfo]:
+    def of_user(self, user: str) -> list[TokenInfo]:
         """The tokens of ``user`` that are not revoked, oldest first."""
         query = (sa.select(self.table).where(self.table.c.user_name == user)
                  .where(self.table.c.revoked.is_(None)).order_by(self.table.c.created,
