@@ -127,7 +127,7 @@ def check_csrf() -> None:
         return
     sent = request.headers.get(CSRF_HEADER)
     expected = session.get("csrf")
-    if sent and expected and hmac.compare_digest(sent, expected):
+    if sent and expected and hmac.compare_digest(sent.encode(), expected.encode()):
         return
     origin = request.headers.get("Origin") or _origin_of(request.headers.get("Referer"))
     if origin is None and logging_in:

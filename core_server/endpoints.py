@@ -5,7 +5,8 @@
 returns ``fn(request, user, app)``. ``request`` is the Flask request with ``path_params`` (the
 converted path parameters) and ``json`` (the parsed body of POST/PUT/PATCH/DELETE, None when
 empty); the return value is sent as JSON (a DataFrame as a list of records, None as 204), or as
-is when it is a Flask ``Response``; ``(value, status)`` and ``(value, status, headers)`` work too.
+is when it is a Flask ``Response``; ``(value, status)`` and ``(value, status, headers)`` work too
+(a tuple whose second item is not an HTTP status is sent as a JSON list).
 
 Path parameter types: ``str`` (default), ``int``, ``float``, ``uuid`` and ``path`` (may contain
 ``/``). A value that does not match its declared type is a 400 ``invalid_value`` naming the
@@ -170,7 +171,8 @@ def to_response(value: Any) -> Response:
     """Turn what an endpoint returned into a response (see the module docs)."""
     if isinstance(value, WerkzeugResponse):
         return value  # type: ignore[return-value]
-    if isinstance(value, tuple) and 2 <= len(value) <= 3 and isinstance(value[1], int):
+    if isinstance(value, tuple) and 2 <= len(value) <= 3 and isinstance(value[1], int) \
+            and 100 <= value[1] <= 599:
         response = to_response(value[0])
         response.status_code = value[1]
         response.headers.update(value[2] if len(value) == 3 else {})
@@ -269,6 +271,8 @@ def openapi_fragment(endpoints: dict[str, ProxyEndpoint]) -> dict[str, Any]:
 def init_app(app: Flask) -> None:
     """Mount the namespace and endpoint extensions."""
     state = state_of(app)
-    mount_namespaces(app)
-    state.endpoints = mount_endpoints(app)
+    # Factories may read current_app (e.g. their config) while they build the route.
+    with app.app_context():
+        mount_namespaces(app)
+        state.endpoints = mount_endpoints(app)
     state.openapi.append(lambda: openapi_fragment(state.endpoints))

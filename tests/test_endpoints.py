@@ -51,6 +51,7 @@ VALUES = {
     'series': pd.Series({'x': 1, 'y': 2}),
     'response': flask.Response('plain', mimetype='text/plain', status=202),
     'tuple': ({'created': True}, 201, {'Location': '/somewhere'}),
+    'pair': (1, 2),
 }
 
 
@@ -143,7 +144,7 @@ def test_json_bodies(client) -> None:
     ("dict", 200, {"a": 1}), ("list", 200, [1, "two", None]), ("int", 200, 42),
     ("str", 200, "text"), ("bool", 200, False), ("float", 200, 2.5), ("nan", 200, None),
     ("frame", 200, [{"id": 1, "name": "a"}, {"id": 2, "name": None}]),
-    ("series", 200, {"x": 1, "y": 2}), ("tuple", 201, {"created": True}),
+    ("series", 200, {"x": 1, "y": 2}), ("tuple", 201, {"created": True}), ("pair", 200, [1, 2]),
 ])
 def test_return_values_are_json(client, kind, status, expected) -> None:
     response = client.get(f"/api/proxy/returns/{kind}")

@@ -188,6 +188,7 @@ def test_cookie_write_needs_csrf_token_or_same_origin(client) -> None:
     assert refused.status_code == 403
     assert refused.get_json()["error"]["code"] == "csrf_failed"
     assert client.post("/api/tokens", headers={"X-CSRF-Token": "wrong"}).status_code == 403
+    assert client.post("/api/tokens", headers={"X-CSRF-Token": "\xe9t\xe9"}).status_code == 403
     assert client.post("/api/tokens", headers={"Origin": "https://evil.example"}).status_code == 403
     evil_page = {"Referer": "http://evil.example/x"}
     assert client.post("/api/tokens", headers=evil_page).status_code == 403
