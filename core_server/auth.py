@@ -24,11 +24,14 @@ from flask import g
 from flask import request
 from flask import session
 
+from core_server.config import ConfigError
 from core_server.errors import ApiError
 from core_server.errors import Unauthorized
 from core_server.security import ANONYMOUS
 from core_server.security import SAFE_METHODS
 from core_server.security import User
+from core_server.security import allowed
+from core_server.security import is_action_map
 from core_server.state import current_state
 from core_server.state import state_of
 from core_server.tokens import TokenStore
@@ -134,10 +137,14 @@ def check_csrf() -> None:
         return  # a client without a session logs in; only a foreign page is refused
     if origin is not None and origin.lower() in _own_origins():
         return
+    hint = (f"send the {CSRF_HEADER} header from /api/login (or the {CSRF_COOKIE} cookie), "
+            "or use Authorization: Bearer <token>")
+    if origin is not None:  # often a TLS proxy in front that the server does not know about
+        hint += (f"; the page's origin {origin} is not {request.scheme}://{request.host}: behind "
+                 "a proxy set core_server.proxy_fix, or list it in "
+                 "core_server.security.trusted_origins")
     raise ApiError(403, "csrf_failed",
-                   f"cross-site request refused for {request.method} {request.path}",
-                   hint=f"send the {CSRF_HEADER} header from /api/login (or the "
-                        f"{CSRF_COOKIE} cookie), or use Authorization: Bearer <token>")
+                   f"cross-site request refused for {request.method} {request.path}", hint=hint)
 
 
 def _is_api_path() -> bool:
@@ -164,12 +171,26 @@ def session_expiry() -> str:
     return end.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _validate_rules(rules: Any) -> None:
+    # A typo in a rule should stop the start, not turn every check into a 500.
+    if not isinstance(rules, dict):
+        raise ConfigError("core_server.security.rules must map resource names to rules")
+    for resource, rule in rules.items():
+        entries = rule.values() if isinstance(rule, dict) and is_action_map(rule) else [rule]
+        for entry in entries:
+            try:
+                allowed(ANONYMOUS, entry, resource)
+            except TypeError as exc:
+                raise ConfigError(f"core_server.security.rules[{resource!r}]: {exc}") from None
+
+
 def init_app(app: Flask) -> None:
     """Load the user stores, open the token store, install the hook and the routes."""
     from core_server import auth_routes
 
     state = state_of(app)
     security = state.config.view("core_server").get("security", {})
+    _validate_rules(security.get("rules") or {})
     with app.app_context():
         providers = load_providers(security.get("users") or [], state.registry)
     tokens = TokenStore(state.config.get_path("core_server.server_db"), app.config["SECRET_KEY"],

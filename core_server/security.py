@@ -88,7 +88,7 @@ def allowed(user: User, rule: Rule, resource: str | None = None) -> bool:
         return not user.is_anonymous
     if isinstance(rule, str):
         return user.has_role(rule)
-    if isinstance(rule, Mapping) and not _is_action_map(rule):
+    if isinstance(rule, Mapping) and not is_action_map(rule):
         return _allowed_by_principals(user, rule)
     if isinstance(rule, (list, tuple, set, frozenset)):
         return any(allowed(user, r, resource) for r in rule)
@@ -171,7 +171,7 @@ def decisive_rule(resource: str, action: str, rule: Rule = None,
 
 
 def _for_action(rule: Rule, action: str) -> Rule:
-    if not (isinstance(rule, Mapping) and _is_action_map(rule)):
+    if not (isinstance(rule, Mapping) and is_action_map(rule)):
         return rule
     for key in (action, WRITE if action in WRITE_ACTIONS else None, "*"):
         if key is not None and key in rule:
@@ -179,7 +179,8 @@ def _for_action(rule: Rule, action: str) -> Rule:
     return None
 
 
-def _is_action_map(rule: Mapping[str, Any]) -> bool:
+def is_action_map(rule: Mapping[str, Any]) -> bool:
+    """Whether ``rule`` maps actions to rules (``{"read": ..., "write": ...}``)."""
     return bool(rule) and all(key in ACTIONS for key in rule)
 
 

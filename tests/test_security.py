@@ -189,7 +189,8 @@ def test_cookie_write_needs_csrf_token_or_same_origin(client) -> None:
     assert refused.get_json()["error"]["code"] == "csrf_failed"
     assert client.post("/api/tokens", headers={"X-CSRF-Token": "wrong"}).status_code == 403
     assert client.post("/api/tokens", headers={"X-CSRF-Token": "\xe9t\xe9"}).status_code == 403
-    assert client.post("/api/tokens", headers={"Origin": "https://evil.example"}).status_code == 403
+    foreign = client.post("/api/tokens", headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403 and "trusted_origins" in foreign.get_json()["error"]["hint"]
     evil_page = {"Referer": "http://evil.example/x"}
     assert client.post("/api/tokens", headers=evil_page).status_code == 403
     assert client.post("/api/tokens", headers={"Origin": "null"}).status_code == 403
@@ -362,3 +363,25 @@ def test_openapi_lists_the_security_routes(client) -> None:
                  "/api/tokens/{token_id}"):
         assert path in spec["paths"], path
     assert set(spec["components"]["securitySchemes"]) == {"bearer", "session"}
+
+
+@pytest.mark.parametrize("rules", [
+    {"db:x/y": {"groups": ["a"]}}, {"db:x/y": {"read": 5}}, {"db:x/y": 3}, ["db:x/y"],
+])
+def test_bad_rules_are_a_startup_error(tmp_path: Path, rules) -> None:
+    with pytest.raises(ConfigError, match="core_server.security.rules"):
+        create_app(users_config(rules=rules), plugins_dirs=[], data_dir=tmp_path,
+                   entry_points=False)
+
+
+def test_same_origin_behind_a_tls_proxy(tmp_path: Path) -> None:
+    config = users_config()
+    config["core_server"]["proxy_fix"] = {"x_proto": 1, "x_host": 1}
+    client = create_app(config, plugins_dirs=[], data_dir=tmp_path,
+                        entry_points=False).test_client()
+    login(client, "analyst", csrf=False)
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "data.example.org"}
+    page = {"Origin": "https://data.example.org", **proxied}
+    assert client.post("/api/tokens", headers=page).status_code == 201
+    assert client.post("/api/tokens", headers={"Origin": "https://data.example.org"}).status_code \
+        == 403  # without the proxy headers the server is http://localhost
