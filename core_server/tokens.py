@@ -87,6 +87,8 @@ class TokenStore:
         """Create the table if missing (at startup; retried on first use if the DB was down)."""
         self.table.create(self.engine, checkfirst=True)
         self._ready = True
+        # The app may be built before gunicorn forks: carry no open connection into the workers.
+        self.engine.dispose()
 
     def ping(self) -> None:
         """Raise unless the server database answers (a deep health check)."""
