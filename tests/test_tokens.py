@@ -80,8 +80,8 @@ def test_revocation_is_seen_by_another_app_on_the_same_database(server, tmp_path
         other.extensions["core_server"].security.tokens.dispose()
 
 
-def test_only_own_tokens_unless_admin(tmp_path: Path) -> None:
-    app = _app(tmp_path)
+def test_only_own_tokens_unless_admin(server) -> None:
+    app = server
     analyst, viewer, admin = app.test_client(), app.test_client(), app.test_client()
     login(analyst, "analyst"), login(viewer, "viewer"), login(admin, "admin")
     token = create_token(analyst)
@@ -92,9 +92,16 @@ def test_only_own_tokens_unless_admin(tmp_path: Path) -> None:
     assert app.test_client().get("/", headers=bearer(token)).status_code == 401
 
 
-def test_expiry(tmp_path: Path) -> None:
-    app = _app(tmp_path, token_max_age=3600)
+def test_expiry(tmp_path: Path, db_url: str) -> None:
+    app = _app(tmp_path, db_url, token_max_age=3600)
     store = app.extensions["core_server"].security.tokens
+    try:
+        _check_expiry(app, store)
+    finally:
+        store.dispose()
+
+
+def _check_expiry(app, store) -> None:
     client = app.test_client()
     login(client, "analyst")
     capped = create_token(client, expires_in=10 ** 9)
