@@ -11,7 +11,9 @@ from typing import Any
 import click
 from flask import Flask
 
+from core_server.config import REDACTED
 from core_server.config import SETTINGS
+from core_server.config import Config
 from core_server.config import ConfigError
 from core_server.registry import RegistryError
 
@@ -105,10 +107,11 @@ def config(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str
     if as_json:
         click.echo(json.dumps(merged, indent=2, default=str))
         return
+    shown = Config(merged)  # secrets and password hashes are *** in the table too
     for setting in SETTINGS:
-        value = cfg.get_path(setting.key)
-        shown = "***" if cfg.is_secret(setting.key) and value else json.dumps(value, default=str)
-        click.echo(f"{setting.key} = {shown}\n    {setting.help}")
+        value = shown.get_path(setting.key)
+        text = REDACTED if value == REDACTED else json.dumps(value, default=str)
+        click.echo(f"{setting.key} = {text}\n    {setting.help}")
 
 
 @main.command()

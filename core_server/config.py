@@ -124,10 +124,6 @@ class Config(dict[str, Any]):
                 _set_path(tree, parts, REDACTED)
         return _redact_sensitive(tree)  # type: ignore[no-any-return]
 
-    def is_secret(self, key: str) -> bool:
-        """Whether the value at dotted ``key`` is never shown."""
-        return key in self.secrets or key.rsplit(".", 1)[-1] in SENSITIVE_KEYS
-
 
 def _redact_sensitive(node: Any) -> Any:
     if isinstance(node, dict):

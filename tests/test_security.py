@@ -385,3 +385,20 @@ def test_same_origin_behind_a_tls_proxy(tmp_path: Path) -> None:
     assert client.post("/api/tokens", headers=page).status_code == 201
     assert client.post("/api/tokens", headers={"Origin": "https://data.example.org"}).status_code \
         == 403  # without the proxy headers the server is http://localhost
+
+
+def test_cli_config_never_prints_password_hashes(runner, tmp_path: Path) -> None:
+    import json
+
+    from core_server.cli import main
+
+    config_file = tmp_path / "config.json"
+    config = users_config()
+    config["core_server"]["secret_key"] = "plain-secret"
+    config_file.write_text(json.dumps(config))
+    for args in ([], ["--json"]):
+        result = runner.invoke(main, ["config", "--config", str(config_file), "--plugins-dir",
+                                      str(tmp_path / "none"), "--data-dir", str(tmp_path), *args])
+        assert result.exit_code == 0, result.output
+        assert "pbkdf2" not in result.output and "plain-secret" not in result.output
+        assert "***" in result.output
