@@ -72,6 +72,8 @@ class ConfigUserStore:
                 raise ConfigError(f"core_server.security.users: user {user.name!r} appears twice")
             self._users[user.name] = (user, password_hash)
         self._dummy: str | None = None
+        if self._users:  # now, so that the first unknown user is not slower than the rest
+            self._dummy_hash()
 
     def __len__(self) -> int:
         return len(self._users)
