@@ -21,7 +21,6 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
 
 from flask import Flask
@@ -73,6 +72,10 @@ PARAM_TYPES: dict[str, tuple[Callable[[str], Any], dict[str, Any]]] = {
 }
 
 
+def _rewrite(template: str, replace: Callable[[str], str]) -> str:
+    return _PARAM.sub(lambda match: replace(match.group(1).partition(":")[0]), template)
+
+
 @dataclass(frozen=True)
 class RouteTemplate:
     """A parsed ``desc['route']`` such as ``rows/{table}/{row_id:int}``."""
@@ -81,7 +84,7 @@ class RouteTemplate:
     params: dict[str, str]  # name -> type, in order
     rule: str  # the werkzeug rule below /api/proxy/
     shape: str  # the route with parameter names erased, to find conflicts
-    openapi_path: str = field(default="")
+    openapi_path: str
 
     @classmethod
     def parse(cls, route: Any) -> RouteTemplate:
@@ -102,16 +105,12 @@ class RouteTemplate:
         if not _LITERAL.match(_PARAM.sub("", template)) or "//" in template:
             raise RegistryError(f"route {route!r} contains characters that are not allowed in a "
                                 "path (or an unbalanced brace)")
-
-        def rule_part(match: re.Match[str]) -> str:
-            name = match.group(1).partition(":")[0]
-            return f"<path:{name}>" if params[name] == "path" else f"<{name}>"
-
-        return cls(template, params, _PARAM.sub(rule_part, template),
-                   _PARAM.sub(lambda m: "{path}" if params[m.group(1).partition(":")[0]] == "path"
-                              else "{}", template),
-                   PREFIX + _PARAM.sub(lambda m: "{" + m.group(1).partition(":")[0] + "}",
-                                       template))
+        is_path = {name: kind == "path" for name, kind in params.items()}
+        return cls(
+            template, params,
+            rule=_rewrite(template, lambda n: f"<path:{n}>" if is_path[n] else f"<{n}>"),
+            shape=_rewrite(template, lambda n: "{path}" if is_path[n] else "{}"),
+            openapi_path=PREFIX + _rewrite(template, lambda n: "{" + n + "}"))
 
     def convert(self, raw: dict[str, str]) -> dict[str, Any]:
         """The path parameters converted to their declared types (400 ``invalid_value``)."""
