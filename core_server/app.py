@@ -20,6 +20,7 @@ from core_server import errors
 from core_server import introspection
 from core_server import openapi
 from core_server import requestlog
+from core_server import security
 from core_server.registry import Registry
 from core_server.registry import RegistryError
 from core_server.registry import discover
@@ -28,7 +29,7 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, endpoints, openapi)
+SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi)
 
 
 def create_app(

@@ -11,7 +11,9 @@ from typing import Any
 import click
 from flask import Flask
 
+from core_server.config import REDACTED
 from core_server.config import SETTINGS
+from core_server.config import Config
 from core_server.config import ConfigError
 from core_server.registry import RegistryError
 
@@ -105,10 +107,11 @@ def config(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str
     if as_json:
         click.echo(json.dumps(merged, indent=2, default=str))
         return
+    shown = Config(merged)  # secrets and password hashes are *** in the table too
     for setting in SETTINGS:
-        value = cfg.get_path(setting.key)
-        shown = "***" if setting.key in cfg.secrets else json.dumps(value, default=str)
-        click.echo(f"{setting.key} = {shown}\n    {setting.help}")
+        value = shown.get_path(setting.key)
+        text = REDACTED if value == REDACTED else json.dumps(value, default=str)
+        click.echo(f"{setting.key} = {text}\n    {setting.help}")
 
 
 @main.command()
@@ -129,3 +132,26 @@ def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
         for error in plugin.errors:
             click.echo(f"    {error}")
     sys.exit(1 if failed else 0)
+
+
+@main.command("hash-password")
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read the password from the first line of standard input (for scripts).")
+@click.option("--method", default="scrypt", show_default=True,
+              help="werkzeug hash method, e.g. scrypt or pbkdf2:sha256.")
+def hash_password(from_stdin: bool, method: str) -> None:
+    """Print a password hash for core_server.security.users[].password."""
+    from core_server.userstore import hash_password as make_hash
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        click.secho("error: the password is empty", fg="red", err=True)
+        sys.exit(2)
+    try:
+        click.echo(make_hash(password, method))
+    except ValueError as exc:  # werkzeug rejects unknown methods
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)

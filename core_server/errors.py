@@ -148,6 +148,15 @@ class ApiRequest(Request):
                            hint="send Content-Type: application/json")
         raise BadRequest("malformed_json", f"the request body is not valid JSON: {e}")
 
+    def json_body(self) -> Any:
+        """The parsed JSON body; None when the body is empty.
+
+        :raises ApiError: 415 for a body that is not ``application/json``, 400 for invalid JSON.
+        """
+        if not self.get_data(cache=True):
+            return None
+        return self.get_json()
+
 
 def error_response(error: ApiError) -> Response:
     """Render ``error`` as a JSON response (also usable outside the handlers)."""
