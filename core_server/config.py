@@ -70,6 +70,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("store.max_limit", 1000, "largest page size of a collection listing"),
     Setting("store.default_limit", 50, "page size of a collection listing without _limit"),
     Setting("store.require_if_match", False, "PUT/PATCH/DELETE without If-Match are 428"),
+    # scaffold/deploy: a plugin folder must be able to replace an installed plugin of the same name
+    Setting("core_server.entry_points", True,
+            "discover installed plugins through entry points (false: only the plugin folders)"),
 )
 
 
