@@ -130,9 +130,11 @@ def render(found: list[Source]) -> str:
 
 def diff(target: Path, text: str) -> str:
     """A unified diff between ``target`` on disk and ``text`` ('' when equal)."""
-    current = target.read_text(encoding="utf-8") if target.exists() else ""
+    if not target.exists():
+        return f"{target} does not exist"
+    current = target.read_text(encoding="utf-8")
     if current == text:
-        return "" if target.exists() else f"{target} does not exist"
+        return ""
     lines = difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
                                  str(target), "core-server compose")
     return "".join(lines)
