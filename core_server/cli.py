@@ -219,7 +219,8 @@ def compose(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: st
 
     from core_server import compose as compose_mod
 
-    registry = build_app(config_file, plugins_dirs, data_dir, strict).extensions["core_server"].registry
+    app = build_app(config_file, plugins_dirs, data_dir, strict)
+    registry = app.extensions["core_server"].registry
     try:
         text = compose_mod.render(compose_mod.sources(registry))
     except compose_mod.ComposeError as exc:

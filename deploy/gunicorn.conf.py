@@ -1,4 +1,5 @@
-"""Gunicorn settings of the api image: ``gunicorn -c deploy/gunicorn.conf.py 'core_server.wsgi:create()'``.
+"""Gunicorn settings of the api image (deploy/Dockerfile runs
+``gunicorn --config deploy/gunicorn.conf.py 'core_server.wsgi:create()'``).
 
 Environment: ``GUNICORN_BIND`` (default ``0.0.0.0:8080``), ``WEB_CONCURRENCY`` (worker processes,
 default 2), ``GUNICORN_THREADS`` (threads per worker, default 4), ``GUNICORN_TIMEOUT`` (seconds,

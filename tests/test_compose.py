@@ -125,7 +125,7 @@ networks: {back: {}}
     assert merged["services"]["cache"] == {"image": "redis:7"}  # identical in both: fine
     assert set(merged["volumes"]) == {"api_data", "db_data", "cache_data"}
     again = CliRunner().invoke(main, ["compose", "--check", "--output", str(output),
-                                      "--plugins-dir", str(root), "--data-dir", str(tmp_path / "d")])
+                                      "--plugins-dir", str(root), "--data-dir", str(tmp_path)])
     assert again.exit_code == 0, again.output
 
 
@@ -148,7 +148,8 @@ def test_a_plugin_cannot_overwrite_a_core_setting(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compose", "--output", str(tmp_path / "o.yml"),
                                        "--plugins-dir", str(root), "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
-    assert "services.api.image: core_server sets 'core_server:latest' but cmpz sets" in result.output
+    assert "services.api.image: core_server sets 'core_server:latest' but cmpz sets" \
+        in result.output
 
 
 def test_merge_rules() -> None:

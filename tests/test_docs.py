@@ -194,7 +194,8 @@ class TutorialRun:
         command = command.replace("127.0.0.1:8080", f"127.0.0.1:{self.port}")
         if command.startswith("curl ") and shutil.which("curl") is None:
             url = command.split()[-1]
-            command = f"{BIN / 'python'} -c 'import urllib.request; urllib.request.urlopen({url!r})'"
+            command = (f"{BIN / 'python'} -c "
+                       f"'import urllib.request; urllib.request.urlopen({url!r})'")
         result = subprocess.run(command, shell=True, cwd=self.cwd, env=self.env,
                                 capture_output=True, text=True, timeout=600)
         self.outputs.append((command, result.stdout))

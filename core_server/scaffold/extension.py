@@ -142,12 +142,13 @@ def _templates(type: str) -> list[tuple[str, str]]:
 
 def _desc(target: _Target) -> dict[str, Any] | None:
     values = target.values()
-    return {
+    descs: dict[str, dict[str, Any]] = {
         reg.DB_CONNECTOR: {"configKey": target.config_key},
         reg.DB_CONNECTOR_EXTENSION: {"base": target.base},
         reg.NAMESPACE: {"namespace": values["namespace"]},
         reg.ENDPOINT: {"route": values["route"], "methods": ["GET"]},
-    }.get(target.type)
+    }
+    return descs.get(target.type)
 
 
 def _write(path: Path, text: str, force: bool, result: AddedExtension) -> None:

@@ -20,17 +20,20 @@ _RENAMES = {"dot-gitignore": ".gitignore"}
 PACKAGE_PLACEHOLDER = "__package__"
 
 
+# Only ``@{name}`` is a placeholder (and ``@@`` a literal ``@``); a bare ``@`` stays text, so
+# decorators in templates need no escaping.
+_PLACEHOLDER = r"""
+    @(?:
+      (?P<escaped>@) |
+      \{(?P<braced>[a-z_][a-z0-9_]*)\} |
+      (?P<named>(?!)) |
+      (?P<invalid>\{)
+    )
+"""
+
+
 class _Template(string.Template):
-    # Only ``@{name}`` is a placeholder (and ``@@`` a literal ``@``); bare ``@`` stays text, so
-    # decorators in templates need no escaping.
-    pattern = r"""
-        @(?:
-          (?P<escaped>@) |
-          \{(?P<braced>[a-z_][a-z0-9_]*)\} |
-          (?P<named>(?!)) |
-          (?P<invalid>\{)
-        )
-    """
+    pattern = _PLACEHOLDER  # type: ignore[assignment]  # str is compiled by Template itself
 
 
 def render_text(text: str, values: Mapping[str, str]) -> str:
