@@ -69,8 +69,10 @@ def test_every_core_route_is_documented(site, tmp_path: Path) -> None:
     routes, spec = _core_routes(tmp_path)
     assert "/api/_health" in routes
     text = " ".join(site.values())
+    # the TDP alias /api/tdp/db/... is documented once, as such
+    routes = [r.replace("/api/tdp/db/", "/api/db/") for r in routes]
     missing = [r for r in routes if r not in text and r.rstrip("/") not in text]
-    assert missing == [], "routes missing from docs/ (document them or add them to OpenAPI)"
+    assert missing == [], "routes missing from docs/api.rst (document them, or in OpenAPI)"
     for path, item in spec["paths"].items():
         for method in item:
             assert f"{method.upper()} {path}" in site["api"], (method, path)
@@ -255,6 +257,8 @@ def test_tutorial_parsing_finds_every_step() -> None:
 
 def test_tutorial_until_it_needs_sql_views(tutorial: TutorialRun) -> None:
     """The first part runs on every branch: create, test, list and extend the plugin."""
+    if all(_importable(s.requires) for s in STEPS if s.requires):
+        pytest.skip("test_the_whole_tutorial runs these steps too")
     first = [s for s in STEPS if s.requires is None]
     for step in first:
         tutorial.do(step)
@@ -262,6 +266,12 @@ def test_tutorial_until_it_needs_sql_views(tutorial: TutorialRun) -> None:
     assert "myserverplugin 0.1.0 [loaded]" in listing and "myserverplugin_hello" in listing
     tests = next(out for command, out in tutorial.outputs if command == "pytest")
     assert "4 passed" in tests
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def test_the_whole_tutorial(tutorial: TutorialRun) -> None:
