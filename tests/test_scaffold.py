@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tomllib
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -241,12 +242,33 @@ def test_generated_security_provider_checks_passwords(scaffolded_app) -> None:
         assert factory.create().load("ada") is None  # no users configured
 
 
+def test_generated_security_provider_logs_in(plugins_root: Path, tmp_path: Path) -> None:
+    from werkzeug.security import generate_password_hash
+
+    project = new_plugin("sclogin", plugins_root).root
+    assert invoke("add-extension", "security-provider", "scstore", "--plugin",
+                  str(project)).exit_code == 0
+    users = {"ada": {"password_hash": generate_password_hash("pw"), "roles": ["editor"]}}
+    app = create_app({"sclogin": {"users": users}, "core_server": {"secret_key": "k" * 32}},
+                     plugins_dirs=[plugins_root], data_dir=tmp_path / "d", entry_points=False)
+    if not any(r.rule == "/api/login" for r in app.url_map.iter_rules()):
+        pytest.skip("login (/api/login) is not on this branch yet")
+    client = app.test_client()
+    wrong = client.post("/api/login", json={"username": "ada", "password": "nope"})
+    assert wrong.status_code == 401
+    response = client.post("/api/login", json={"username": "ada", "password": "pw"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["name"] == "ada"
+
+
 def test_generated_endpoint_handler(scaffolded_app) -> None:
     ext = scaffolded_app.extensions["core_server"].registry.get("endpoint", "scep")
     assert ext.desc == {"route": "scep/{name}", "methods": ["GET"]}
     handle = ext.create()
     with scaffolded_app.test_request_context("/x?q=1") as ctx:
-        answer = handle(ctx.request, ANONYMOUS, scaffolded_app, name="Ada")
+        # what the endpoints subsystem passes: the request with the route's path parameters
+        request = types.SimpleNamespace(args=ctx.request.args, path_params={"name": "Ada"})
+        answer = handle(request, ANONYMOUS, scaffolded_app)
     assert answer == {"message": "Hello Ada!", "user": "anonymous", "args": {"q": "1"}}
 
 
