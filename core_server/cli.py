@@ -221,8 +221,13 @@ def compose(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: st
 
     app = build_app(config_file, plugins_dirs, data_dir, strict)
     registry = app.extensions["core_server"].registry
+    found = compose_mod.sources(registry)
+    if not any(source.name == "core_server" for source in found):
+        click.secho(f"warning: no {compose_mod.PARTIAL} beside the core_server package (an "
+                    "installed wheel has none): the api service comes only from plugins",
+                    fg="yellow", err=True)
     try:
-        text = compose_mod.render(compose_mod.sources(registry))
+        text = compose_mod.render(found)
     except compose_mod.ComposeError as exc:
         _fail(str(exc))
     target = Path(output)
@@ -234,4 +239,4 @@ def compose(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: st
         click.echo(f"{output} is up to date")
         return
     target.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output}")
+    click.echo(f"wrote {output} from the partials of {', '.join(s.name for s in found)}")
