@@ -64,7 +64,7 @@ def create_app(
     pre = config_mod.merge(config_mod.merge(config_mod.merge(config_mod.defaults(), file_layer),
                                             env_layer), top)
     dirs = _plugins_dirs(plugins_dirs, environ, pre)
-    registry = discover(dirs, entry_points=entry_points)
+    registry = discover(dirs, entry_points=entry_points and bool(pre["core_server"]["entry_points"]))
     plugin_layers = [{name: p.config} for name, p in registry.plugins.items() if p.config]
     cfg = config_mod.load([*plugin_layers, file_layer, env_layer, top], environ=environ)
 

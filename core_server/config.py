@@ -79,6 +79,9 @@ SETTINGS: tuple[Setting, ...] = (
             "send the session cookie over HTTPS only (set behind TLS)"),
     Setting("core_server.security.trusted_origins", [],
             "other origins (https://host:port) whose pages may write with the session cookie"),
+    # scaffold/deploy: a plugin folder must be able to replace an installed plugin of the same name
+    Setting("core_server.entry_points", True,
+            "discover installed plugins through entry points (false: only the plugin folders)"),
 )
 
 
