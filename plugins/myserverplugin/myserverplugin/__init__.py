@@ -6,4 +6,7 @@ def register(registry):
     # generator-phovea:begin
     registry.append('namespace', 'hello_world', 'myserverplugin.hello_world',
                     {'namespace': '/api/hello_world'})
+    registry.append('tdp-sql-database-definition', 'mydb', 'myserverplugin.mydb', {'configKey': 'myserverplugin'})
+    registry.append('tdp-sql-database-extension', 'mydb_extension', 'myserverplugin.mydb_extension',
+                    {'base': 'mydb'})
     # generator-phovea:end

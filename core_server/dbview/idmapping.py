@@ -1,0 +1,109 @@
+"""Persistent id assignment: each row ``id`` of an id type gets a stable integer ``_id``.
+
+The mapping lives in the server's own database (``core_server.server_db``) in one table with
+``(idtype, name)`` and ``(idtype, id)`` unique, ids dense from 0 per id type in first-seen order.
+Workers and restarts agree because the database decides: a process that loses a race on the
+unique constraints rolls back, re-reads and retries. Known names are served from an in-process
+cache (mappings never change once written), so only unseen names reach the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger("core_server.dbview.idmapping")
+
+TABLE_NAME = "core_server_idmap"
+_CHUNK = 500
+_RETRIES = 20
+
+
+def _table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        TABLE_NAME, metadata,
+        sa.Column("idtype", sa.String(100), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("id", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("idtype", "name", name=f"pk_{TABLE_NAME}"),
+        sa.UniqueConstraint("idtype", "id", name=f"uq_{TABLE_NAME}_id"),
+    )
+
+
+class IdMapper:
+    """Map names to dense integer ids per id type, persistently.
+
+    :param engine: the server database; the table is created on first use.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.table = _table(sa.MetaData())
+        self._cache: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()
+        self._created = False
+
+    def __call__(self, names: Sequence[Any], idtype: str) -> list[int]:
+        """The ids of ``names`` (any values; compared as strings), assigning unseen ones."""
+        cache = self._cache.get(idtype)
+        if cache is None:
+            cache = self._cache.setdefault(idtype, {})
+        keys = [n if isinstance(n, str) else str(n) for n in names]
+        missing = [k for k in keys if k not in cache]
+        if missing:
+            with self._lock:
+                self._resolve(idtype, list(dict.fromkeys(missing)), cache)
+        return [cache[k] for k in keys]
+
+    def lookup(self, names: Iterable[Any], idtype: str) -> dict[str, int]:
+        """Existing ids of ``names`` (no assignment)."""
+        self._ensure_table()
+        keys = [str(n) for n in names]
+        with self.engine.connect() as conn:
+            return self._select(conn, idtype, keys)
+
+    def _ensure_table(self) -> None:
+        if not self._created:
+            self.table.metadata.create_all(self.engine, checkfirst=True)
+            self._created = True
+
+    def _resolve(self, idtype: str, missing: list[str], cache: dict[str, int]) -> None:
+        self._ensure_table()
+        for attempt in range(_RETRIES):
+            try:
+                with self.engine.begin() as conn:
+                    known = self._select(conn, idtype, missing)
+                    unseen = [k for k in missing if k not in known]
+                    if unseen:
+                        known.update(self._insert(conn, idtype, unseen))
+                cache.update(known)
+                return
+            except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
+                # another process assigned some of these (or held the lock): re-read and retry
+                log.debug("id assignment retry %d for %s: %s", attempt, idtype, exc)
+        raise RuntimeError(f"could not assign ids of {idtype} after {_RETRIES} attempts")
+
+    def _select(self, conn: sa.Connection, idtype: str, keys: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        t = self.table
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start:start + _CHUNK]
+            query = sa.select(t.c.name, t.c.id).where(t.c.idtype == idtype, t.c.name.in_(chunk))
+            found.update({name: id_ for name, id_ in conn.execute(query)})
+        return found
+
+    def _insert(self, conn: sa.Connection, idtype: str, unseen: list[str]) -> dict[str, int]:
+        t = self.table
+        top = conn.execute(sa.select(sa.func.max(t.c.id)).where(t.c.idtype == idtype)).scalar()
+        start = -1 if top is None else int(top)
+        assigned = {name: start + 1 + i for i, name in enumerate(unseen)}
+        conn.execute(t.insert(), [{"idtype": idtype, "name": n, "id": i}
+                                  for n, i in assigned.items()])
+        return assigned
