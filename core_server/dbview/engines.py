@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +27,12 @@ class Backend:
     """Defaults for any SQLAlchemy database; subclasses override what differs."""
 
     name = "generic"
+    #: exceptions that mean "the database said no" (the DBAPI's Error is added per engine)
+    errors: tuple[type[BaseException], ...] = (sa.exc.SQLAlchemyError,)
+
+    def cursor(self, conn: sa.Connection, stream: bool) -> Any:
+        """A DBAPI cursor on ``conn`` (server-side when ``stream`` and the driver has one)."""
+        return conn.connection.cursor()
 
     def prepare_url(self, url: URL) -> URL:
         """The URL the engine is created with."""
@@ -80,6 +87,7 @@ class SQLiteBackend(Backend):
         def _connect(dbapi_conn: sqlite3.Connection, record: Any) -> None:
             deadline = [float("inf")]
             record.info["deadline"] = deadline
+            record.info["timeout"] = seconds
             dbapi_conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline[0] else 0,
                                             _SQLITE_PROGRESS_STEPS)
 
@@ -89,6 +97,13 @@ class SQLiteBackend(Backend):
             deadline = conn.info.get("deadline")
             if deadline is not None:
                 deadline[0] = time.monotonic() + seconds
+
+    def cursor(self, conn: sa.Connection, stream: bool) -> Any:
+        # raw cursors bypass before_cursor_execute: start the deadline here
+        deadline = conn.info.get("deadline")
+        if deadline is not None:
+            deadline[0] = time.monotonic() + conn.info.get("timeout", 0.0)
+        return conn.connection.cursor()
 
     def is_timeout(self, exc: BaseException) -> bool:
         return isinstance(_orig(exc), sqlite3.OperationalError) and "interrupt" in str(_orig(exc))
@@ -124,6 +139,11 @@ class PostgresBackend(Backend):
             cursor.close()
             dbapi_conn.commit()  # a SET inside a rolled-back transaction would be undone
 
+    def cursor(self, conn: sa.Connection, stream: bool) -> Any:
+        if stream:  # a named cursor is server-side in psycopg
+            return conn.connection.driver_connection.cursor(name=f"cs_{uuid.uuid4().hex[:16]}")
+        return conn.connection.cursor()
+
     def is_timeout(self, exc: BaseException) -> bool:
         return getattr(_orig(exc), "sqlstate", None) == "57014"
 
@@ -155,6 +175,15 @@ class MySQLBackend(Backend):
             else:
                 cursor.execute(f"SET SESSION max_execution_time = {int(timeout_ms)}")
             cursor.close()
+
+    def cursor(self, conn: sa.Connection, stream: bool) -> Any:
+        if stream:
+            import pymysql.cursors
+
+            raw = conn.connection.driver_connection
+            if isinstance(raw, pymysql.connections.Connection):
+                return raw.cursor(pymysql.cursors.SSCursor)
+        return conn.connection.cursor()
 
     def _code(self, exc: BaseException) -> int | None:
         args = getattr(_orig(exc), "args", ())
@@ -196,6 +225,8 @@ class ConnectorEngine:
         self.timeout_ms = timeout_ms
         kwargs = {"pool_pre_ping": True, **options}
         self.engine = sa.create_engine(self.backend.prepare_url(make_url(url)), **kwargs)
+        self.backend.errors = (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error)
+        self.compiled: dict[Any, Any] = {}
         if timeout_ms:
             self.backend.install_timeout(self.engine, int(timeout_ms), timeout_query)
 

@@ -44,7 +44,7 @@ def db_errors(backend: Backend, where: str) -> Iterator[None]:
         yield
     except ApiError:
         raise
-    except sa_exc.SQLAlchemyError as exc:
+    except backend.errors as exc:
         raise _translate(backend, where, exc) from exc
 
 
@@ -52,7 +52,8 @@ def _translate(backend: Backend, where: str, exc: Exception) -> ApiError:
     if backend.is_timeout(exc):
         return GatewayTimeout(f"the query of {where} ran past the statement timeout",
                               hint="narrow the request with filters or _limit")
-    if backend.is_unavailable(exc) or isinstance(exc, sa_exc.InterfaceError):
+    if backend.is_unavailable(exc) or isinstance(exc, sa_exc.InterfaceError) \
+            or type(exc).__name__ == "InterfaceError":
         log.warning("database of %s unavailable: %s", where, exc)
         return ServiceUnavailable("db_unavailable", f"the database of {where} is unavailable",
                                   hint="try again later; /api/_health?deep=1 shows its state")
@@ -126,48 +127,65 @@ class Rows:
     exhausted: bool
 
 
+def _driver_call(ce: ConnectorEngine, stmt: sa.TextClause,
+                 binds: dict[str, Any]) -> tuple[str, Any]:
+    # SQLAlchemy compiles once (named binds, IN expansion, escaping); the driver executes
+    compiled = ce.compiled.get(stmt)
+    if compiled is None:
+        if len(ce.compiled) > _CACHE_LIMIT:
+            ce.compiled.clear()
+        compiled = ce.compiled[stmt] = stmt.compile(dialect=ce.engine.dialect)
+    state = compiled.construct_expanded_state(binds)
+    params = state.positional_parameters if compiled.positional else state.parameters
+    return state.statement, params
+
+
 def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: str,
         head_size: int, batch_size: int, stream: bool) -> Rows:
     """Execute and fetch the first ``head_size`` rows; the connection stays open for ``rest``.
 
     Without ``stream`` the SQL must return at most ``head_size`` rows (a LIMIT), so the head
-    is the whole result.
+    is the whole result. Rows are the driver's tuples.
     """
     backend = ce.backend
+    statement, params = _driver_call(ce, stmt, binds)
     with db_errors(backend, where):
         conn = ce.engine.connect()
     try:
         with db_errors(backend, where):
-            if stream:
-                conn = conn.execution_options(stream_results=True)
-            result = conn.execute(stmt, binds)
-            cursor = result.cursor
-            names = [d[0] for d in cursor.description] if cursor is not None else []
-            head = cursor.fetchmany(head_size) if cursor is not None else []
+            cursor = backend.cursor(conn, stream)
+            cursor.execute(statement, params)
+            names = [d[0] for d in cursor.description] if cursor.description else []
+            head = list(cursor.fetchmany(head_size)) if names else []
     except BaseException:
         conn.close()
         raise
-    exhausted = not stream or cursor is None or len(head) < head_size
+    exhausted = not stream or len(head) < head_size
     if exhausted:
-        result.close()
-        conn.close()
+        _close(cursor, conn)
         return Rows(names, head, iter(()), True)
-    return Rows(names, head, _batches(conn, result, backend, where, batch_size), False)
+    return Rows(names, head, _batches(conn, cursor, backend, where, batch_size), False)
 
 
-def _batches(conn: sa.Connection, result: Any, backend: Backend, where: str,
+def _close(cursor: Any, conn: sa.Connection) -> None:
+    try:
+        cursor.close()
+    except Exception:  # a cursor of a failed transaction may refuse to close; the pool resets it
+        pass
+    conn.close()
+
+
+def _batches(conn: sa.Connection, cursor: Any, backend: Backend, where: str,
              size: int) -> Iterator[list[Any]]:
     try:
-        cursor = result.cursor
         while True:
             with db_errors(backend, where):
                 batch = cursor.fetchmany(size)
             if not batch:
                 return
-            yield batch
+            yield list(batch)
     finally:
-        result.close()
-        conn.close()
+        _close(cursor, conn)
 
 
 def scalar(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: str) -> Any:
