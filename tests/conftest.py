@@ -1,5 +1,6 @@
 """Fixtures of the SQL view tests: the tutorial data in each backend, and an app serving it."""
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,20 @@ def make_app(dburl: str, tmp_path: Path, **config: object) -> Flask:
     app = create_app({"myserverplugin": {"dburl": dburl}, **config}, data_dir=tmp_path / "data")
     app.config["TESTING"] = True
     return app
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """``factory(dburl, **config)``: apps over the tutorial data with extra config."""
+    made: list[Flask] = []
+
+    def factory(dburl: str, **config: object) -> Flask:
+        made.append(make_app(dburl, tmp_path / str(len(made)), **config))
+        return made[-1]
+
+    yield factory
+    for app in made:
+        app.extensions["core_server"].dbviews.dispose()
 
 
 @pytest.fixture
@@ -59,7 +74,7 @@ def phovea(registry):
                     {'configKey': 'tdpviews'})
 """
 
-TDP_PLUGIN_VIEWS = '''
+TDP_PLUGIN_VIEWS = r'''
 from tdp_core.dbview import DBViewBuilder, DBConnector, inject_where, limit_offset
 from phovea_server.config import view
 
@@ -70,18 +85,18 @@ config = view('tdpviews')
 
 def build_views():
     views = dict()
-    views['by_ids'] = DBViewBuilder().idtype('MyIDType') \\
-        .query("""SELECT my_id AS id, name FROM mytable WHERE my_id IN :ids ORDER BY my_id""") \\
+    views['by_ids'] = DBViewBuilder().idtype('MyIDType') \
+        .query("""SELECT my_id AS id, name FROM mytable WHERE my_id IN :ids ORDER BY my_id""") \
         .arg('ids', type=int, as_list=True).assign_ids().build()
-    views['by_ids_any'] = DBViewBuilder().idtype('MyIDType') \\
-        .query("""SELECT my_id AS id, name FROM mytable WHERE my_id = ANY(:ids) ORDER BY my_id""") \\
+    views['by_ids_any'] = DBViewBuilder().idtype('MyIDType') \
+        .query("""SELECT my_id AS id, name FROM mytable WHERE my_id = ANY(:ids) ORDER BY my_id""") \
         .arg('ids', type=int, as_list=True).build()
-    views['by_cat'] = DBViewBuilder().idtype('MyIDType').table('mytable') \\
-        .query("""SELECT my_id AS id, name, cat, value FROM mytable WHERE cat = :cat""") \\
-        .arg('cat').derive_columns().call(inject_where) \\
+    views['by_cat'] = DBViewBuilder().idtype('MyIDType').table('mytable') \
+        .query("""SELECT my_id AS id, name, cat, value FROM mytable WHERE cat = :cat""") \
+        .arg('cat').derive_columns().call(inject_where) \
         .filter('named', "lower(name) {operator} {value}").build()
-    views['column_of'] = DBViewBuilder().table('mytable') \\
-        .query("""SELECT my_id AS id, {col} AS v FROM mytable ORDER BY my_id""") \\
+    views['column_of'] = DBViewBuilder().table('mytable') \
+        .query("""SELECT my_id AS id, {col} AS v FROM mytable ORDER BY my_id""") \
         .replace('col', ['name', 'value']).call(limit_offset).build()
     views['secret'] = DBViewBuilder().query("SELECT 1 AS x").security('analyst').build()
     views['public'] = DBViewBuilder().query("SELECT 1 AS x").security(False).build()
@@ -89,14 +104,14 @@ def build_views():
     views['broken'] = DBViewBuilder().query("SELECT nope FROM no_such_table").build()
     views['slow'] = DBViewBuilder().query(backend_for(config.get('dburl')).sleep_sql(5)).build()
     views['typed'] = DBViewBuilder().query(
-        "SELECT CAST(1.5 AS DECIMAL(5,2)) AS d, 'a,b' AS comma, 'say \\\\"hi\\\\"' AS quote, "
-        "NULL AS nothing").build()
+        """SELECT CAST(1.5 AS DECIMAL(5,2)) AS d, 'a,b' AS comma, 'say "hi"' AS quote, """
+        """NULL AS nothing""").build()
     views['frame'] = DBViewBuilder().callback(lambda engine, args, filters: __import__('pandas')
         .DataFrame({'id': [1, 2], 'x': [float('nan'), 2.5],
-                    'when': __import__('pandas').to_datetime(['1970-01-02', '2020-01-01'])})) \\
+                    'when': __import__('pandas').to_datetime(['1970-01-02', '2020-01-01'])})) \
         .build()
     views['echo'] = DBViewBuilder().callback(
-        lambda engine, args, filters: [{'args': args, 'filters': filters}]) \\
+        lambda engine, args, filters: [{'args': args, 'filters': filters}]) \
         .arg('n', type=int).filter('cat').build()
     return views
 

@@ -121,14 +121,14 @@ def _parse_arguments(view: DBView, values: Values, parsed: Parsed) -> None:
                              hint=f"add ?{name}=..." + (f" (e.g. {info.example})"
                                                          if info and info.example else ""))
         kind = info.type if info and info.type else None
+        if info and info.as_list and len(raw) == 1 and isinstance(raw[0], str) and "," in raw[0]:
+            raw = raw[0].split(",")  # TDP clients send ids[]=1,2,3 too
         try:
             converted = [kind(v) if kind else v for v in raw]
         except (TypeError, ValueError):
             raise BadRequest("invalid_argument", f"argument {name!r} must be of type "
                              f"{getattr(kind, '__name__', kind)}, got {raw!r}") from None
         if info and info.as_list:
-            if len(converted) == 1 and isinstance(converted[0], str) and "," in converted[0]:
-                converted = converted[0].split(",")
             value: Any = tuple(converted) if info.list_as_tuple else converted
         else:
             value = converted[0]
