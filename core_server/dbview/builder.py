@@ -109,14 +109,18 @@ class DBView:
         """True until ``derive_columns`` has filled in the columns."""
         return not self.columns_filled_up
 
-    def dump(self, name: str) -> dict[str, Any]:
-        """The ``/desc`` document of this view (and one entry of the connector listing)."""
+    def dump(self, name: str, columns: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The ``/desc`` document of this view (and one entry of the connector listing).
+
+        :param columns: the columns to show (derived ones), default the declared columns.
+        """
+        columns = self.columns if columns is None else columns
         result: dict[str, Any] = {
             "name": name, "description": self.description, "type": self.query_type,
             "idType": self.idtype,
             "query": "<callback>" if self.is_callback else self.query,
             "arguments": list(self.arguments),
-            "columns": [{**v, "column": k} for k, v in self.columns.items()],
+            "columns": [{**v, "column": k} for k, v in columns.items()],
             "replacements": list(self.replacements),
             "no_cache": self.no_cache,
         }

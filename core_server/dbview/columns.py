@@ -1,21 +1,19 @@
 """``derive_columns``: column types, ranges and categories read from the view's table (spec §5).
 
-Runs once per view on first use (never at startup) and fills ``view.columns`` in place; columns
-declared with ``column()`` keep their explicit settings.
+Runs once per view and connector on first use (never at startup); the result is cached by the
+caller (:class:`core_server.dbview.service.DBViews`), never written into the plugin's view object,
+so two apps over different databases never share derived columns. Columns declared with
+``column()`` keep their explicit settings.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core_server.dbview.builder import DBView
-
-_lock = threading.Lock()
-
 
 def _kind(column_type: Any) -> str:
     if isinstance(column_type, sa.Enum):
@@ -30,19 +28,10 @@ def _split_table(table: str) -> tuple[str | None, str]:
     return (schema or None), name
 
 
-def derive_columns(view: DBView, engine: Engine) -> None:
-    """Fill ``view.columns`` from its table (no-op once done or without a table)."""
-    if view.columns_filled_up:
-        return
-    with _lock:
-        if view.columns_filled_up:
-            return
-        if view.table:
-            _derive(view, engine)
-        view.columns_filled_up = True
-
-
-def _derive(view: DBView, engine: Engine) -> None:
+def derive_columns(view: DBView, engine: Engine) -> dict[str, dict[str, Any]]:
+    """The columns of ``view``: declared ones, completed from its table when it derives them."""
+    if view.columns_filled_up or not view.table:
+        return view.columns
     schema, name = _split_table(str(view.table))
     inspected = sa.inspect(engine).get_columns(name, schema=schema)
     table = sa.table(name, *[sa.column(c["name"]) for c in inspected], schema=schema)
@@ -54,12 +43,12 @@ def _derive(view: DBView, engine: Engine) -> None:
         entry.update(view.columns.get(col["name"], {}))
         derived[col["name"]] = entry
     for extra, attrs in view.columns.items():  # declared but not in the table (computed)
-        derived.setdefault(extra, attrs)
+        derived.setdefault(extra, dict(attrs))
     with engine.connect() as conn:
         for column, entry in derived.items():
             if column in table.c:
                 _fill_stats(conn, table, column, entry)
-    view.columns = derived
+    return derived
 
 
 def _fill_stats(conn: sa.Connection, table: sa.TableClause, column: str,

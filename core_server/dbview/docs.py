@@ -52,7 +52,7 @@ def _replacement_schema(valid: Any) -> dict[str, Any]:
     return {"type": "string", "pattern": "^[A-Za-z0-9_.]+$"}
 
 
-def _view_parameters(view: DBView) -> list[dict[str, Any]]:
+def _view_parameters(view: DBView, columns: dict[str, Any]) -> list[dict[str, Any]]:
     params = []
     for name in view.arguments:
         info = view.argument_infos.get(name)
@@ -66,29 +66,30 @@ def _view_parameters(view: DBView) -> list[dict[str, Any]]:
         if not _is_server_replacement(name, view):
             params.append(_query_param(name, _replacement_schema(view.valid_replacements.get(name)),
                                        "replacement", True))
-    for key in filter_keys(view):
+    for key in filter_keys(view, columns):
         params.append(_query_param(f"filter_{key}", {"type": "array", "items": {"type": "string"}},
                                    "filter: one value =, several IN"))
-        if view.columns.get(key, {}).get("type") == "number":
+        if columns.get(key, {}).get("type") == "number":
             for cmp in ("lt", "lte", "gt", "gte"):
                 params.append(_query_param(f"filter_{cmp}_{key}", {"type": "number"}))
     return params
 
 
-def _row_schema(view: DBView) -> dict[str, Any]:
+def _row_schema(view: DBView, columns: dict[str, Any]) -> dict[str, Any]:
     props: dict[str, Any] = {"_id": {"type": "integer"}} if view.assign_ids else {}
-    for name, column in view.columns.items():
+    for name, column in columns.items():
         props[name] = {"type": [_JSON_TYPES.get(column.get("type", "string"), "string"), "null"]}
         if column.get("categories"):
             props[name]["description"] = "categories: " + ", ".join(map(str, column["categories"]))
     return {"type": "array", "items": {"type": "object", "properties": props}}
 
 
-def _view_paths(connector: str, name: str, view: DBView) -> dict[str, Any]:
+def _view_paths(connector: str, name: str, view: DBView,
+                columns: dict[str, Any]) -> dict[str, Any]:
     base = f"/api/db/{connector}/{name}"
-    params = _view_parameters(view)
+    params = _view_parameters(view, columns)
     summary = view.summary or view.description or f"view {name} of {connector}"
-    rows = operation(summary, _row_schema(view), tag=TAG, parameters=params + _options(),
+    rows = operation(summary, _row_schema(view, columns), tag=TAG, parameters=params + _options(),
                      errors=_COMMON_ERRORS)
     for fmt in ("csv", "tsv"):
         rows["responses"]["200"]["content"][f"text/{'csv' if fmt == 'csv' else 'tab-separated-values'}"] = {
@@ -126,7 +127,8 @@ def contributor(dbv: DBViews) -> Callable[[], dict[str, Any]]:
                 {"type": "array", "items": {"type": "object"}}, tag=TAG, errors=(404,))}
             for name, view in entry.connector.views.items():
                 if not view.is_private:
-                    paths.update(_view_paths(connector, name, view))
+                    columns = dbv.known_columns(entry, view)
+                    paths.update(_view_paths(connector, name, view, columns))
         return {"paths": paths, "tags": [{"name": TAG, "description": "SQL views"}],
                 "components": {"schemas": {"Rows": json_content({"type": "array"})[
                     "application/json"]["schema"]}}}

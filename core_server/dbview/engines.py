@@ -148,8 +148,11 @@ class PostgresBackend(Backend):
         return getattr(_orig(exc), "sqlstate", None) == "57014"
 
     def is_unavailable(self, exc: BaseException) -> bool:
-        state = str(getattr(_orig(exc), "sqlstate", "") or "")
-        return super().is_unavailable(exc) or state.startswith(("08", "57P"))
+        orig = _orig(exc)
+        state = getattr(orig, "sqlstate", None)
+        if state is None and type(orig).__name__ == "OperationalError":
+            return True  # raised by the client library: no server to talk to
+        return super().is_unavailable(exc) or str(state or "").startswith(("08", "57P"))
 
     def sleep_sql(self, seconds: float) -> str:
         return f"SELECT pg_sleep({float(seconds)}) AS x"

@@ -44,11 +44,11 @@ class ViewRequest:
         security.check(f"db:{self.name}", "read", rule=self.view.security)
         self.values = values
         self.ce = None if self.view.is_callback else dbv.engine(self.entry)
-        columns = self.view.columns if self.view.is_callback else dbv.columns(self.entry,
-                                                                               self.view)
-        self.options: Options = parse_options(values, columns, fmt)
+        self.columns = self.view.columns if self.view.is_callback else dbv.columns(self.entry,
+                                                                                    self.view)
+        self.options: Options = parse_options(values, self.columns, fmt)
         execute.check_limit(self.options, dbv.max_limit)
-        self.parsed: Parsed = parse(self.view, values, dbv.strict_filters)
+        self.parsed: Parsed = parse(self.view, values, dbv.strict_filters, self.columns)
         execute.agg_score(self.entry, self.view, values, self.parsed)
 
     def sql(self, template: str | None = None) -> str:

@@ -103,12 +103,17 @@ def _parse_sort(text: Any, columns: Mapping[str, Any]) -> list[tuple[str, bool]]
     return sort
 
 
-def parse(view: DBView, values: Values, strict_filters: bool = True) -> Parsed:
-    """Validate ``values`` against ``view``: arguments, replacements, then filters."""
+def parse(view: DBView, values: Values, strict_filters: bool = True,
+          columns: Mapping[str, dict[str, Any]] | None = None) -> Parsed:
+    """Validate ``values`` against ``view``: arguments, replacements, then filters.
+
+    :param columns: the view's columns including derived ones (default: the declared ones).
+    """
     parsed = Parsed()
     _parse_arguments(view, values, parsed)
     _parse_replacements(view, values, parsed)
-    _parse_filters(view, values, parsed, strict_filters)
+    _parse_filters(view, view.columns if columns is None else columns, values, parsed,
+                   strict_filters)
     return parsed
 
 
@@ -185,12 +190,13 @@ def _validate_replacement(name: str, value: str, valid: Any) -> str:
     return value
 
 
-def filter_keys(view: DBView) -> list[str]:
+def filter_keys(view: DBView, columns: Mapping[str, Any] | None = None) -> list[str]:
     """Every valid filter key of ``view`` (declared filters and known columns)."""
-    return sorted(set(view.filters) | set(view.columns))
+    return sorted(set(view.filters) | set(view.columns if columns is None else columns))
 
 
-def _parse_filters(view: DBView, values: Values, parsed: Parsed, strict: bool) -> None:
+def _parse_filters(view: DBView, columns: Mapping[str, dict[str, Any]], values: Values,
+                   parsed: Parsed, strict: bool) -> None:
     groups: dict[str | None, list[str]] = {}
     joins: dict[str | None, list[str]] = {}
     used: dict[str, str] = {}
@@ -199,22 +205,22 @@ def _parse_filters(view: DBView, values: Values, parsed: Parsed, strict: bool) -
         if not match:
             continue
         cmp, name = match.group(1), match.group(2)
-        if name not in view.filters and name not in view.columns:
+        if name not in view.filters and name not in columns:
             if not strict:
                 continue
             raise BadRequest("unknown_filter", f"unknown filter {name!r} in {key!r}",
-                             hint="valid filter keys: " + ", ".join(filter_keys(view)))
+                             hint="valid filter keys: " + ", ".join(filter_keys(view, columns)))
         info = view.filters.get(name) or FilterInfo(name)
-        clause = _clause(view, info, cmp, list(values[key]), parsed, used)
+        clause = _clause(columns, info, cmp, list(values[key]), parsed, used)
         groups.setdefault(info.group, []).append(clause)
         if info.join and info.join not in joins.setdefault(info.group, []):
             joins[info.group].append(info.join)
     _set_where(view, parsed, groups, joins)
 
 
-def _clause(view: DBView, info: FilterInfo, cmp: str | None, raw: list[Any], parsed: Parsed,
-            used: dict[str, str]) -> str:
-    column = view.columns.get(info.key, {})
+def _clause(columns: Mapping[str, dict[str, Any]], info: FilterInfo, cmp: str | None,
+            raw: list[Any], parsed: Parsed, used: dict[str, str]) -> str:
+    column = columns.get(info.key, {})
     number = column.get("type") == "number"
     if cmp:
         if not number:

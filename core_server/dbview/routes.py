@@ -75,7 +75,7 @@ def list_views(connector: str) -> Response:
             security.check(f"db:{connector}/{name}", "read", rule=view.security)
         except ApiError:
             continue
-        visible.append(view.dump(name))
+        visible.append(view.dump(name, _dbv().known_columns(entry, view)))
     return json_response(visible)
 
 
@@ -101,9 +101,8 @@ def view_desc(connector: str, view: str) -> Response:
     entry = dbv.entry(connector)
     found = dbv.view(entry, view)
     security.check(f"db:{connector}/{view}", "read", rule=found.security)
-    if not found.is_callback:
-        dbv.columns(entry, found)
-    return json_response(found.dump(view))
+    columns = found.columns if found.is_callback else dbv.columns(entry, found)
+    return json_response(found.dump(view, columns))
 
 
 @blueprint.route("/<connector>/<view>/lookup", methods=METHODS)

@@ -38,6 +38,7 @@ class ConnectorEntry:
     base: str
     plugin: str
     compiled: dict[Any, Any] = field(default_factory=dict)
+    derived: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 class DBViews:
@@ -111,13 +112,23 @@ class DBViews:
                                 base.engine_options)
 
     def columns(self, entry: ConnectorEntry, view: DBView) -> dict[str, dict[str, Any]]:
-        """The view's columns, deriving them on first use."""
-        if view.needs_derived_columns():
+        """The view's columns, derived from its table on first use and cached per connector."""
+        if not view.needs_derived_columns():
+            return view.columns
+        key = id(view)
+        columns = entry.derived.get(key)
+        if columns is None:
             from core_server.dbview.execute import db_errors
 
-            with db_errors(self.engine(entry).backend, entry.name):
-                derive_columns(view, self.engine(entry).engine)
-        return view.columns
+            ce = self.engine(entry)
+            with self._lock, db_errors(ce.backend, entry.name):
+                columns = entry.derived.get(key) or derive_columns(view, ce.engine)
+                entry.derived[key] = columns
+        return columns
+
+    def known_columns(self, entry: ConnectorEntry, view: DBView) -> dict[str, dict[str, Any]]:
+        """Columns without touching the database (derived ones only once they are cached)."""
+        return entry.derived.get(id(view), view.columns)
 
     @property
     def ids(self) -> IdMapper:
