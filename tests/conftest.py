@@ -105,7 +105,7 @@ def build_views():
     views['slow'] = DBViewBuilder().query(backend_for(config.get('dburl')).sleep_sql(5)).build()
     views['typed'] = DBViewBuilder().query(
         """SELECT CAST(1.5 AS DECIMAL(5,2)) AS d, 'a,b' AS comma, 'say "hi"' AS quote, """
-        """NULL AS nothing""").build()
+        """NULL AS empty""").build()
     views['frame'] = DBViewBuilder().callback(lambda engine, args, filters: __import__('pandas')
         .DataFrame({'id': [1, 2], 'x': [float('nan'), 2.5],
                     'when': __import__('pandas').to_datetime(['1970-01-02', '2020-01-01'])})) \

@@ -46,7 +46,8 @@ class ViewRequest:
         self.ce = None if self.view.is_callback else dbv.engine(self.entry)
         self.columns = self.view.columns if self.view.is_callback else dbv.columns(self.entry,
                                                                                     self.view)
-        self.options: Options = parse_options(values, self.columns, fmt)
+        self.options: Options = parse_options(
+            values, None if self.view.is_callback else self.columns, fmt)
         execute.check_limit(self.options, dbv.max_limit)
         self.parsed: Parsed = parse(self.view, values, dbv.strict_filters, self.columns)
         execute.agg_score(self.entry, self.view, values, self.parsed)
@@ -159,7 +160,8 @@ def _callback_rows(req: ViewRequest) -> Response:
     table = [tuple(r.get(n) for n in names) for r in records]
     for name, desc in reversed(req.options.sort):
         if name not in names:
-            raise BadRequest("unknown_field", f"cannot sort by unknown column {name!r}")
+            raise BadRequest("unknown_field", f"cannot sort by unknown column {name!r}",
+                             hint="columns: " + ", ".join(names))
         index = names.index(name)
         table.sort(key=lambda row: (row[index] is None, row[index]), reverse=desc)
     start = req.options.offset

@@ -67,8 +67,11 @@ def parse_int(value: Any, name: str, minimum: int = 0) -> int:
     return number
 
 
-def parse_options(values: Values, columns: Mapping[str, Any], fmt: str | None) -> Options:
-    """Read and check the ``_`` options; unknown ``_x`` keys are 400."""
+def parse_options(values: Values, columns: Mapping[str, Any] | None, fmt: str | None) -> Options:
+    """Read and check the ``_`` options; unknown ``_x`` keys are 400.
+
+    :param columns: what ``_sort`` may name; None defers the check (callbacks, known later).
+    """
     unknown = sorted(k for k in values if k.startswith("_") and k not in OPTIONS)
     if unknown:
         raise BadRequest("unknown_parameter", f"unknown option {unknown[0]!r}",
@@ -88,7 +91,7 @@ def parse_options(values: Values, columns: Mapping[str, Any], fmt: str | None) -
     return options
 
 
-def _parse_sort(text: Any, columns: Mapping[str, Any]) -> list[tuple[str, bool]]:
+def _parse_sort(text: Any, columns: Mapping[str, Any] | None) -> list[tuple[str, bool]]:
     sort = []
     for part in str(text or "").split(","):
         name = part.strip()
@@ -96,7 +99,7 @@ def _parse_sort(text: Any, columns: Mapping[str, Any]) -> list[tuple[str, bool]]
         name = name.lstrip("-+")
         if not name:
             continue
-        if name not in columns:
+        if columns is not None and name not in columns:
             raise BadRequest("unknown_field", f"cannot sort by unknown column {name!r}",
                              hint="columns: " + ", ".join(columns))
         sort.append((name, descending))
