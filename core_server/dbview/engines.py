@@ -30,9 +30,9 @@ class Backend:
     #: exceptions that mean "the database said no" (the DBAPI's Error is added per engine)
     errors: tuple[type[BaseException], ...] = (sa.exc.SQLAlchemyError,)
 
-    def cursor(self, conn: sa.Connection, stream: bool) -> Any:
-        """A DBAPI cursor on ``conn`` (server-side when ``stream`` and the driver has one)."""
-        return conn.connection.cursor()
+    def cursor(self, conn: Any, stream: bool) -> Any:
+        """A DBAPI cursor on the pooled connection ``conn`` (server-side when ``stream``)."""
+        return conn.cursor()
 
     def prepare_url(self, url: URL) -> URL:
         """The URL the engine is created with."""
@@ -98,12 +98,12 @@ class SQLiteBackend(Backend):
             if deadline is not None:
                 deadline[0] = time.monotonic() + seconds
 
-    def cursor(self, conn: sa.Connection, stream: bool) -> Any:
+    def cursor(self, conn: Any, stream: bool) -> Any:
         # raw cursors bypass before_cursor_execute: start the deadline here
         deadline = conn.info.get("deadline")
         if deadline is not None:
             deadline[0] = time.monotonic() + conn.info.get("timeout", 0.0)
-        return conn.connection.cursor()
+        return conn.cursor()
 
     def is_timeout(self, exc: BaseException) -> bool:
         return isinstance(_orig(exc), sqlite3.OperationalError) and "interrupt" in str(_orig(exc))
@@ -139,10 +139,10 @@ class PostgresBackend(Backend):
             cursor.close()
             dbapi_conn.commit()  # a SET inside a rolled-back transaction would be undone
 
-    def cursor(self, conn: sa.Connection, stream: bool) -> Any:
+    def cursor(self, conn: Any, stream: bool) -> Any:
         if stream:  # a named cursor is server-side in psycopg
-            return conn.connection.driver_connection.cursor(name=f"cs_{uuid.uuid4().hex[:16]}")
-        return conn.connection.cursor()
+            return conn.driver_connection.cursor(name=f"cs_{uuid.uuid4().hex[:16]}")
+        return conn.cursor()
 
     def is_timeout(self, exc: BaseException) -> bool:
         return getattr(_orig(exc), "sqlstate", None) == "57014"
@@ -179,14 +179,14 @@ class MySQLBackend(Backend):
                 cursor.execute(f"SET SESSION max_execution_time = {int(timeout_ms)}")
             cursor.close()
 
-    def cursor(self, conn: sa.Connection, stream: bool) -> Any:
+    def cursor(self, conn: Any, stream: bool) -> Any:
         if stream:
             import pymysql.cursors
 
-            raw = conn.connection.driver_connection
+            raw = conn.driver_connection
             if isinstance(raw, pymysql.connections.Connection):
                 return raw.cursor(pymysql.cursors.SSCursor)
-        return conn.connection.cursor()
+        return conn.cursor()
 
     def _code(self, exc: BaseException) -> int | None:
         args = getattr(_orig(exc), "args", ())

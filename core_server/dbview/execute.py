@@ -90,16 +90,15 @@ def agg_score(entry: ConnectorEntry, view: DBView, values: Values, parsed: Parse
 
 def statement(entry: ConnectorEntry, sql: str, parsed: Parsed) -> sa.TextClause:
     """The cached ``text()`` of ``sql`` with list parameters bound as expanding."""
-    in_binds = {m.lower() for m in _IN_BIND.findall(sql)}
-    expanding = frozenset(n for n in parsed.binds
-                          if n in parsed.expanding or (n.lower() in in_binds
-                                                       and isinstance(parsed.binds[n],
-                                                                      (list, tuple))))
-    key = (sql, expanding)
+    lists = frozenset(n for n, v in parsed.binds.items() if isinstance(v, (list, tuple)))
+    key = (sql, lists, frozenset(parsed.expanding))
     cached = entry.compiled.get(key)
     if cached is None:
         if len(entry.compiled) > _CACHE_LIMIT:
             entry.compiled.clear()
+        # a list bound after IN expands to (?, ?, ...); elsewhere (= ANY(:ids)) it stays an array
+        in_binds = {m.lower() for m in _IN_BIND.findall(sql)}
+        expanding = parsed.expanding | {n for n in lists if n.lower() in in_binds}
         cached = sa.text(sql)
         if expanding:
             cached = cached.bindparams(*[sa.bindparam(n, expanding=True) for n in expanding])
@@ -127,14 +126,30 @@ class Rows:
     exhausted: bool
 
 
+@dataclass
+class _Compiled:
+    compiled: Any
+    expands: bool
+    names: tuple[str, ...]
+
+
 def _driver_call(ce: ConnectorEngine, stmt: sa.TextClause,
                  binds: dict[str, Any]) -> tuple[str, Any]:
-    # SQLAlchemy compiles once (named binds, IN expansion, escaping); the driver executes
-    compiled = ce.compiled.get(stmt)
-    if compiled is None:
+    # SQLAlchemy compiles once per statement (named binds, IN expansion, escaping); requests
+    # without list parameters reuse the compiled string as is
+    entry = ce.compiled.get(stmt)
+    if entry is None:
         if len(ce.compiled) > _CACHE_LIMIT:
             ce.compiled.clear()
-        compiled = ce.compiled[stmt] = stmt.compile(dialect=ce.engine.dialect)
+        compiled = stmt.compile(dialect=ce.engine.dialect)
+        expands = any(b.expanding for b in compiled.binds.values())
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        entry = ce.compiled[stmt] = _Compiled(compiled, expands, names)
+    compiled = entry.compiled
+    if not entry.expands:
+        if compiled.positional:
+            return compiled.string, tuple(binds[n] for n in entry.names)
+        return compiled.string, {n: binds[n] for n in entry.names}
     state = compiled.construct_expanded_state(binds)
     params = state.positional_parameters if compiled.positional else state.parameters
     return state.statement, params
@@ -150,7 +165,7 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
     backend = ce.backend
     statement, params = _driver_call(ce, stmt, binds)
     with db_errors(backend, where):
-        conn = ce.engine.connect()
+        conn = ce.engine.raw_connection()  # pool checkout (+ pre-ping), no Connection wrapper
     try:
         with db_errors(backend, where):
             cursor = backend.cursor(conn, stream)
@@ -167,7 +182,7 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
     return Rows(names, head, _batches(conn, cursor, backend, where, batch_size), False)
 
 
-def _close(cursor: Any, conn: sa.Connection) -> None:
+def _close(cursor: Any, conn: Any) -> None:
     try:
         cursor.close()
     except Exception:  # a cursor of a failed transaction may refuse to close; the pool resets it
@@ -175,7 +190,7 @@ def _close(cursor: Any, conn: sa.Connection) -> None:
     conn.close()
 
 
-def _batches(conn: sa.Connection, cursor: Any, backend: Backend, where: str,
+def _batches(conn: Any, cursor: Any, backend: Backend, where: str,
              size: int) -> Iterator[list[Any]]:
     try:
         while True:

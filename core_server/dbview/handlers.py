@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Iterator
+from operator import add
+from operator import itemgetter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -128,8 +130,8 @@ def _with_ids(req: ViewRequest, names: list[str],
 
     def assign() -> Iterator[list[Any]]:
         for batch in batches:
-            ids = mapper([row[index] for row in batch], idtype)
-            yield [(i, *row) for i, row in zip(ids, batch)]
+            ids = mapper(list(map(itemgetter(index), batch)), idtype)
+            yield list(map(add, zip(ids), map(tuple, batch)))  # (_id,) + row, in C
 
     return ["_id", *names], assign()
 

@@ -54,13 +54,26 @@ class IdMapper:
         """The ids of ``names`` (any values; compared as strings), assigning unseen ones."""
         cache = self._cache.get(idtype)
         if cache is None:
-            cache = self._cache.setdefault(idtype, {})
-        keys = [n if isinstance(n, str) else str(n) for n in names]
-        missing = [k for k in keys if k not in cache]
-        if missing:
+            cache = self._load(idtype)
+        keys = list(map(str, names))
+        ids = list(map(cache.get, keys))
+        if None in ids:  # only unseen names reach the database
+            missing = [k for k, i in zip(keys, ids) if i is None]
             with self._lock:
                 self._resolve(idtype, list(dict.fromkeys(missing)), cache)
-        return [cache[k] for k in keys]
+            ids = list(map(cache.__getitem__, keys))
+        return ids  # type: ignore[return-value]
+
+    def _load(self, idtype: str) -> dict[str, int]:
+        # a new worker reads an id type's whole mapping once instead of asking name by name
+        with self._lock:
+            if idtype not in self._cache:
+                self._ensure_table()
+                t = self.table
+                with self.engine.connect() as conn:
+                    rows = conn.execute(sa.select(t.c.name, t.c.id).where(t.c.idtype == idtype))
+                    self._cache[idtype] = {name: id_ for name, id_ in rows}
+            return self._cache[idtype]
 
     def lookup(self, names: Iterable[Any], idtype: str) -> dict[str, int]:
         """Existing ids of ``names`` (no assignment)."""

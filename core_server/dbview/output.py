@@ -3,19 +3,22 @@
 Rows arrive as batches of DBAPI tuples plus the column names. JSON and NDJSON build dicts with
 ``zip`` and encode a whole batch with one ``orjson.dumps`` call; CSV/TSV use the C ``csv`` writer.
 Values: NaN/inf -> null, Decimal -> float, datetime/date -> epoch milliseconds (as TDP), other
-unknown types via :func:`core_server.encoding.default`.
+unknown types via :func:`core_server.encoding.default`. CSV/TSV apply the same conversions (null
+is an empty field) to the columns that hold floats, decimals or dates in the first batch.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import decimal
 import io
 import math
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -61,7 +64,8 @@ def dumps(value: Any) -> bytes:
 
 def to_dicts(names: Sequence[str], batch: Iterable[Row]) -> list[dict[str, Any]]:
     """Rows as dicts keyed by ``names``."""
-    return [dict(zip(names, row)) for row in batch]
+    # map/zip/dict all run in C: no Python frame per row
+    return list(map(dict, map(zip, repeat(names), batch)))
 
 
 def encode_json(names: Sequence[str], batches: Iterable[Batch]) -> Iterator[bytes]:
@@ -85,15 +89,32 @@ def encode_ndjson(names: Sequence[str], batches: Iterable[Batch]) -> Iterator[by
 def _cell(value: Any) -> Any:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
+    if isinstance(value, decimal.Decimal):
+        return None if not value.is_finite() else value
     if isinstance(value, (dt.datetime, dt.date)):
         return epoch_ms(value)
     return value
 
 
-def _clean(batch: Batch) -> Batch:
-    # only rows holding floats or dates need the per-cell pass
-    return [tuple(map(_cell, row)) if any(isinstance(v, (float, dt.date)) for v in row) else row
-            for row in batch]
+def _suspects(batch: Batch) -> list[int]:
+    # columns whose values need converting, judged on the first batch (ints/strings never do)
+    if not batch:
+        return []
+    width = len(batch[0])
+    return [i for i in range(width)
+            if any(isinstance(row[i], (float, dt.date, decimal.Decimal)) for row in batch)]
+
+
+def _clean(batch: Batch, suspects: list[int]) -> Batch:
+    if not suspects:
+        return batch
+    cleaned = []
+    for row in batch:
+        values = list(row)
+        for i in suspects:
+            values[i] = _cell(values[i])
+        cleaned.append(values)
+    return cleaned
 
 
 def _encode_delimited(names: Sequence[str], batches: Iterable[Batch], delimiter: str,
@@ -101,8 +122,11 @@ def _encode_delimited(names: Sequence[str], batches: Iterable[Batch], delimiter:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator=terminator)
     writer.writerow(names)
+    suspects: list[int] | None = None
     for batch in batches:
-        writer.writerows(_clean(batch))
+        if suspects is None:
+            suspects = _suspects(batch)
+        writer.writerows(_clean(batch, suspects))
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
