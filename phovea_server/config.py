@@ -17,10 +17,10 @@ from flask import has_app_context
 from core_server import config as config_mod
 
 
-class ConfigView(dict):  # type: ignore[type-arg]
+class ConfigView(dict[str, Any]):
     """A config section: ``.get(key, default)`` with dotted keys, and attribute access."""
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         node: Any = self
         for part in str(key).split("."):
             if not isinstance(node, dict) or part not in node:

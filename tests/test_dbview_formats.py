@@ -8,9 +8,9 @@ import math
 
 import orjson
 import pytest
+from myserverplugin.demo_data import rows_of
 
 from core_server.dbview import output
-from myserverplugin.demo_data import rows_of
 
 ROWS = list(rows_of(1000))
 
@@ -34,7 +34,7 @@ def test_tsv_and_ndjson(mydb_client):
     nd = mydb_client.get("/api/db/mydb/mytable?_format=ndjson&_limit=3")
     assert nd.mimetype == "application/x-ndjson"
     lines = [orjson.loads(line) for line in nd.get_data().splitlines()]
-    assert [r["my_id"] for r in lines] == [1, 2, 3] and list(lines[0])[0] == "_id"
+    assert [r["my_id"] for r in lines] == [1, 2, 3] and next(iter(lines[0])) == "_id"
 
 
 def test_json_suffix_equals_default(mydb_client):
@@ -91,7 +91,7 @@ def test_small_pages_have_a_content_length(mydb_client):
 
 
 def test_value_conversions_unit():
-    when = dt.datetime(2020, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2020, 1, 1, 12, 0, tzinfo=dt.UTC)
     row = [(decimal.Decimal("2.50"), math.nan, when, dt.date(1970, 1, 2), None, math.inf)]
     names = ["d", "nan", "when", "day", "none", "inf"]
     decoded = orjson.loads(b"".join(output.encode_json(names, [row])))

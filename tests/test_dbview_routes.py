@@ -1,8 +1,7 @@
 """The /api/db routes (and their /api/tdp/db alias) over the tutorial data on every backend."""
 
-from openapi_spec_validator import validate
-
 from myserverplugin.demo_data import rows_of
+from openapi_spec_validator import validate
 
 ROWS = list(rows_of(1000))
 

@@ -31,7 +31,6 @@ def test_demo_data_command_is_deterministic(runner, tmp_path):
 
 def test_generic_loader_writes_the_same_rows_everywhere(db_url):
     import sqlalchemy as sa
-
     from myserverplugin.demo_data import rows_of
     from myserverplugin.demo_data import write
 

@@ -52,7 +52,7 @@ def test_two_processes_never_give_a_name_two_ids(db_url, tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
               for flag in ("0", "1")]
     for racer in racers:
-        out, err = racer.communicate(timeout=120)
+        _, err = racer.communicate(timeout=120)
         assert racer.returncode == 0, err
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:

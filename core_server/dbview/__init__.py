@@ -5,6 +5,8 @@ Plugins import the builder API from here (or from the ``tdp_core.dbview`` shim).
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Flask
 
 from core_server.dbview.builder import DBView
@@ -39,4 +41,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint, url_prefix="/api/tdp/db", name="tdp_db")
     state.openapi.append(docs.contributor(dbv))
     for name in dbv.connectors:
-        state.health_checks[f"db:{name}"] = lambda n=name: dbv.ping(n)
+        state.health_checks[f"db:{name}"] = partial(dbv.ping, name)

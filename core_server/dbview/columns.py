@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from core_server.dbview.builder import DBView
 
+
 def _kind(column_type: Any) -> str:
     if isinstance(column_type, sa.Enum):
         return "categorical"
@@ -37,7 +38,8 @@ def derive_columns(view: DBView, engine: Engine) -> dict[str, dict[str, Any]]:
     table = sa.table(name, *[sa.column(c["name"]) for c in inspected], schema=schema)
     derived: dict[str, dict[str, Any]] = {}
     for col in inspected:
-        entry = {"label": col["name"], "type": _kind(col["type"]), "column": col["name"]}
+        entry: dict[str, Any] = {"label": col["name"], "type": _kind(col["type"]),
+                                 "column": col["name"]}
         if isinstance(col["type"], sa.Enum):
             entry["categories"] = list(col["type"].enums)
         entry.update(view.columns.get(col["name"], {}))

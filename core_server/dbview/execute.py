@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,7 @@ def db_errors(backend: Backend, where: str) -> Iterator[None]:
         raise _translate(backend, where, exc) from exc
 
 
-def _translate(backend: Backend, where: str, exc: Exception) -> ApiError:
+def _translate(backend: Backend, where: str, exc: BaseException) -> ApiError:
     if backend.is_timeout(exc):
         return GatewayTimeout(f"the query of {where} ran past the statement timeout",
                               hint="narrow the request with filters or _limit")
@@ -183,11 +184,9 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
 
 
 def _close(cursor: Any, conn: Any) -> None:
-    try:
+    with suppress(Exception):  # a cursor of a failed transaction may refuse to close
         cursor.close()
-    except Exception:  # a cursor of a failed transaction may refuse to close; the pool resets it
-        pass
-    conn.close()
+    conn.close()  # back to the pool, which rolls back
 
 
 def _batches(conn: Any, cursor: Any, backend: Backend, where: str,

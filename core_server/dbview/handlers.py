@@ -175,8 +175,9 @@ def _callback_rows(req: ViewRequest) -> Response:
 
 def _call(req: ViewRequest) -> list[dict[str, Any]]:
     engine = req.dbv.engine(req.entry)
+    callback: Any = req.view.query
     with requestlog.timed("db"), execute.db_errors(engine.backend, req.name):
-        result = req.view.query(engine.engine, req.parsed.arguments, req.parsed.filters)  # type: ignore[operator]
+        result = callback(engine.engine, req.parsed.arguments, req.parsed.filters)
     if hasattr(result, "to_dict"):  # a pandas DataFrame
         result = result.to_dict("records")
     return list(result or [])

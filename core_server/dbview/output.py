@@ -35,13 +35,13 @@ MIMETYPES = {
     "tsv": "text/tab-separated-values; charset=utf-8",
 }
 _OPTIONS = encoding.ORJSON_OPTIONS | orjson.OPT_PASSTHROUGH_DATETIME
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def epoch_ms(value: dt.date) -> int | str:
     """Epoch milliseconds of a date or datetime (naive values are taken as UTC)."""
     if isinstance(value, dt.datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         return int((aware - _EPOCH).total_seconds() * 1000)
     if isinstance(value, dt.date):
         return epoch_ms(dt.datetime(value.year, value.month, value.day))
@@ -108,7 +108,7 @@ def _suspects(batch: Batch) -> list[int]:
 def _clean(batch: Batch, suspects: list[int]) -> Batch:
     if not suspects:
         return batch
-    cleaned = []
+    cleaned: Batch = []
     for row in batch:
         values = list(row)
         for i in suspects:

@@ -239,6 +239,7 @@ def _clause(columns: Mapping[str, dict[str, Any]], info: FilterInfo, cmp: str | 
     converted = [_number(v, info.key) for v in raw] if number else [str(v) for v in raw]
     bind = f"_f{len(parsed.binds)}"
     parsed.filters.setdefault(f"{cmp}_{info.key}" if cmp else info.key, []).extend(converted)
+    value: Any
     if cmp:
         operator, value = _COMPARISONS[cmp], converted[0]
     elif len(converted) == 1:

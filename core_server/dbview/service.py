@@ -77,7 +77,7 @@ class DBViews:
             if key:
                 connector.configure(self.config.view(str(key)))
             self.connectors[ext.id] = ConnectorEntry(ext.id, connector, base, ext.plugin)
-        except Exception as exc:  # a broken connector is reported; the server still starts
+        except Exception as exc:  # noqa: BLE001 - a broken connector is reported, the server starts
             registry.record_failure(ext.plugin, ext, exc)
 
     # -- lookups ---------------------------------------------------------------------------------

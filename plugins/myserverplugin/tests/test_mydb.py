@@ -23,7 +23,7 @@ def test_mytable_rows(client):
     rows = response.get_json()
     assert len(rows) == 1000
     first = rows[0]
-    assert list(first)[0] == "_id"
+    assert next(iter(first)) == "_id"
     expected = next(rows_of(1))
     assert first == {"_id": 0, "id": 1, "name": "My 1", "value": expected["value"],
                      "cat": expected["cat"], "my_id": 1}
