@@ -13,20 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy.engine import make_url
 
+from core_server.dbview.engines import sqlite_file
 from core_server.state import state_of
 
 Progress = Callable[[str], None]
-
-
-def _sqlite_path(url: str | None) -> Path | None:
-    if not url:
-        return None
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return Path(parsed.database)
 
 
 def _writer(plugin: str) -> Callable[..., None] | None:
@@ -48,7 +39,7 @@ def ensure_demo_data(app: Flask, rows: int | None = None, force: bool = False,
     count = int(rows or state_of(app).config.get_path("dbview.demo_rows", 1000))
     written: list[Path] = []
     for name, entry in sorted(dbv.connectors.items()):
-        path = _sqlite_path(entry.connector.dburl) if entry.base == name else None
+        path = sqlite_file(entry.connector.dburl) if entry.base == name else None
         write = _writer(entry.plugin) if path is not None else None
         if path is None or write is None or (path.exists() and not force):
             continue

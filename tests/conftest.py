@@ -1,5 +1,8 @@
 """Fixtures of the SQL view tests: the tutorial data in each backend, and an app serving it."""
 
+import contextlib
+import socket
+import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +158,67 @@ def testdb_app(mydb_url: str, tdp_plugin: Path, tmp_path: Path,
 def testdb(testdb_app: Flask) -> FlaskClient:
     """Test client of :func:`testdb_app`."""
     return testdb_app.test_client()
+
+
+class TcpProxy:
+    """A TCP forwarder on 127.0.0.1:``port`` to ``target``; ``stop()`` simulates a database outage."""
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self.port = port
+        self.target = target
+        self._server: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+
+    def start(self) -> None:
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(OSError):  # wakes the blocked accept() on Linux
+                self._server.shutdown(socket.SHUT_RDWR)
+            self._server.close()
+            self._server = None
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        self._conns.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def tcp_proxy() -> Iterator[Callable[[int, tuple[str, int]], TcpProxy]]:
+    """``tcp_proxy(port, (host, port))``: a started :class:`TcpProxy`, stopped after the test."""
+    proxies: list[TcpProxy] = []
+
+    def make(port: int, target: tuple[str, int]) -> TcpProxy:
+        proxies.append(TcpProxy(port, target))
+        proxies[-1].start()
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()

@@ -127,19 +127,38 @@ def test_missing_sqlite_file_is_503_until_it_appears(tmp_path, app_factory):
 
 @pytest.mark.parametrize("url", ["postgresql+psycopg://postgres@127.0.0.1:18199/nodb",
                                  "mysql+pymysql://root@127.0.0.1:18198/nodb"])
-def test_unreachable_server_is_503_then_recovers(url, mydb_url, app_factory):
-    app = app_factory(url)
-    client = app.test_client()
+def test_closed_port_is_503(url, app_factory):
+    client = app_factory(url).test_client()
     _error(client.get("/api/db/mydb/mytable?_limit=1"), 503, "db_unavailable")
     _error(client.get("/api/db/mydb/mytable/count"), 503, "db_unavailable")
     _error(client.get("/api/db/mydb/mytable/desc"), 503, "db_unavailable")
     _error(client.get("/api/db/mydb/callback"), 503, "db_unavailable")
-    # the database comes back (here: the connector is pointed at a live server) without restart
-    dbv = app.extensions["core_server"].dbviews
-    dbv.connectors["mydb"].connector.dburl = mydb_url
-    dbv.engines.dispose()
-    dbv.engines._engines.clear()
+
+
+def test_outage_is_503_and_recovers_without_restart(mydb_url, backend, app_factory, tmp_path,
+                                                    tcp_proxy):
+    from sqlalchemy.engine import make_url
+
+    if backend == "sqlite":  # the file goes away (before first use) and comes back
+        path = Path(make_url(mydb_url).database)
+        moved = path.rename(tmp_path / "away.sqlite")
+        client = app_factory(mydb_url).test_client()
+        _error(client.get("/api/db/mydb/mytable?_limit=2"), 503, "db_unavailable")
+        moved.rename(path)
+        assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
+        return
+    url = make_url(mydb_url)
+    proxy = tcp_proxy(18150 if backend == "postgresql" else 18151, (url.host, url.port))
+    client = app_factory(url.set(port=proxy.port).render_as_string(False)).test_client()
     assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
+    proxy.stop()  # the server goes away while the pool holds a connection
+    _error(client.get("/api/db/mydb/mytable?_limit=2"), 503, "db_unavailable")
+    _error(client.get("/api/db/mydb/mytable/count"), 503, "db_unavailable")
+    assert client.get("/api/_health?deep=1").status_code == 503
+    proxy.start()
+    assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
+    assert client.get("/api/db/mydb/mytable/count").get_json() == 1000
+    assert client.get("/api/_health?deep=1").status_code == 200
 
 
 def test_server_stays_up_for_unrelated_routes(tmp_path, app_factory):

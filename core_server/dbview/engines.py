@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -211,6 +212,16 @@ _BACKENDS: dict[str, type[Backend]] = {
     "sqlite": SQLiteBackend, "postgresql": PostgresBackend,
     "mysql": MySQLBackend, "mariadb": MySQLBackend,
 }
+
+
+def sqlite_file(url: str | None) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    if not url:
+        return None
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database))
 
 
 def backend_for(url: str | URL) -> Backend:
