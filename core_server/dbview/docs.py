@@ -12,8 +12,8 @@ from typing import Any
 from core_server.dbview.builder import DBView
 from core_server.dbview.params import FORMATS
 from core_server.dbview.params import filter_keys
+from core_server.dbview.params import is_server_replacement
 from core_server.dbview.service import DBViews
-from core_server.openapi import json_content
 from core_server.openapi import operation
 
 TAG = "db"
@@ -60,10 +60,8 @@ def _view_parameters(view: DBView, columns: dict[str, Any]) -> list[dict[str, An
         if info and info.as_list:
             schema = {"type": "array", "items": {"type": "string"}}
         params.append(_query_param(name, schema, info.description if info else "", True))
-    from core_server.dbview.params import _is_server_replacement
-
     for name in view.replacements:
-        if not _is_server_replacement(name, view):
+        if not is_server_replacement(name, view):
             params.append(_query_param(name, _replacement_schema(view.valid_replacements.get(name)),
                                        "replacement", True))
     for key in filter_keys(view, columns):
@@ -84,30 +82,45 @@ def _row_schema(view: DBView, columns: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": {"type": "object", "properties": props}}
 
 
+_TEXT_TYPES = ("text/csv", "text/tab-separated-values", "application/x-ndjson")
+
+
+def _rows_operation(summary: str, view: DBView, columns: dict[str, Any],
+                    params: list[dict[str, Any]], operation_id: str) -> dict[str, Any]:
+    op = operation(summary, _row_schema(view, columns), tag=TAG, parameters=params + _options(),
+                   errors=_COMMON_ERRORS, operationId=operation_id)
+    for mimetype in _TEXT_TYPES:
+        op["responses"]["200"]["content"][mimetype] = {"schema": {"type": "string"}}
+    return op
+
+
+def _lookup_operation(name: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    server_set = ("query", "limit", "offset", "offset2")
+    result = {"type": "object", "properties": {"items": {"type": "array"},
+                                               "more": {"type": "boolean"}}}
+    return operation(f"autocomplete over {name}", result, tag=TAG, errors=_COMMON_ERRORS,
+                     parameters=[p for p in params if p["name"] not in server_set] + [
+                         _query_param("query", {"type": "string"}),
+                         _query_param("page", {"type": "integer", "minimum": 0}),
+                         _query_param("limit", {"type": "integer", "minimum": 1})])
+
+
 def _view_paths(connector: str, name: str, view: DBView,
                 columns: dict[str, Any]) -> dict[str, Any]:
     base = f"/api/db/{connector}/{name}"
     params = _view_parameters(view, columns)
     summary = view.summary or view.description or f"view {name} of {connector}"
-    rows = operation(summary, _row_schema(view, columns), tag=TAG, parameters=params + _options(),
-                     errors=_COMMON_ERRORS)
-    for fmt in ("csv", "tsv"):
-        rows["responses"]["200"]["content"][f"text/{'csv' if fmt == 'csv' else 'tab-separated-values'}"] = {
-            "schema": {"type": "string"}}
-    rows["responses"]["200"]["content"]["application/x-ndjson"] = {"schema": {"type": "string"}}
-    paths = {base: {"get": rows, "post": {**rows, "operationId": f"post_{connector}_{name}"}},
-             f"{base}/count": {"get": operation(f"row count of {name}", {"type": "integer"},
-                                                tag=TAG, parameters=params, errors=_COMMON_ERRORS)},
-             f"{base}/desc": {"get": operation(f"description of {name}", {"type": "object"},
-                                               tag=TAG, errors=(401, 403, 404, 503))}}
-    paths[base]["get"] = {**rows, "operationId": f"get_{connector}_{name}"}
+    paths = {
+        base: {"get": _rows_operation(summary, view, columns, params, f"get_{connector}_{name}"),
+               "post": _rows_operation(summary + " (parameters as form or JSON body)", view,
+                                       columns, params, f"post_{connector}_{name}")},
+        f"{base}/count": {"get": operation(f"row count of {name}", {"type": "integer"}, tag=TAG,
+                                           parameters=params, errors=_COMMON_ERRORS)},
+        f"{base}/desc": {"get": operation(f"description of {name}", {"type": "object"}, tag=TAG,
+                                          errors=(401, 403, 404, 503))},
+    }
     if view.query_type == "lookup":
-        paths[f"{base}/lookup"] = {"get": operation(
-            f"autocomplete over {name}", {"type": "object", "properties": {
-                "items": {"type": "array"}, "more": {"type": "boolean"}}}, tag=TAG,
-            parameters=[p for p in params if p["name"] not in ("query", "limit", "offset")]
-            + [_query_param("query", {"type": "string"}), _query_param("page", {"type": "integer"}),
-               _query_param("limit", {"type": "integer"})], errors=_COMMON_ERRORS)}
+        paths[f"{base}/lookup"] = {"get": _lookup_operation(name, params)}
     return paths
 
 
@@ -129,8 +142,6 @@ def contributor(dbv: DBViews) -> Callable[[], dict[str, Any]]:
                 if not view.is_private:
                     columns = dbv.known_columns(entry, view)
                     paths.update(_view_paths(connector, name, view, columns))
-        return {"paths": paths, "tags": [{"name": TAG, "description": "SQL views"}],
-                "components": {"schemas": {"Rows": json_content({"type": "array"})[
-                    "application/json"]["schema"]}}}
+        return {"paths": paths, "tags": [{"name": TAG, "description": "SQL views"}]}
 
     return contribute

@@ -146,7 +146,7 @@ def _parse_arguments(view: DBView, values: Values, parsed: Parsed) -> None:
 
 def _parse_replacements(view: DBView, values: Values, parsed: Parsed) -> None:
     for name in view.replacements:
-        if _is_server_replacement(name, view):
+        if is_server_replacement(name, view):
             continue
         value = first(values, name)
         if value is None:
@@ -156,7 +156,8 @@ def _parse_replacements(view: DBView, values: Values, parsed: Parsed) -> None:
                                                           view.valid_replacements.get(name))
 
 
-def _is_server_replacement(name: str, view: DBView) -> bool:
+def is_server_replacement(name: str, view: DBView) -> bool:
+    """True for replacements the server computes (where/joins/agg_score and group variants)."""
     if name in SERVER_REPLACEMENTS:
         return True
     groups = {f.group for f in view.filters.values() if f.group}
