@@ -63,6 +63,9 @@ class Backend:
         """A statement that runs about ``seconds`` (tests of the timeout use it)."""
         raise NotImplementedError(f"no sleep statement for {self.name}")
 
+    def tune_writer(self, engine: Engine) -> None:
+        """Settings for a database the server writes to itself (id mapping)."""
+
 
 def _orig(exc: BaseException) -> BaseException:
     return getattr(exc, "orig", None) or exc
@@ -118,6 +121,15 @@ class SQLiteBackend(Backend):
         if limit is None and offset:
             return f" LIMIT -1 OFFSET {int(offset)}"
         return super().limit_offset(limit, offset)
+
+    def tune_writer(self, engine: Engine) -> None:
+        # WAL: readers never wait for the writer and a commit costs no fsync of the main file;
+        # several worker processes share the file, so wait for its lock instead of failing
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: sqlite3.Connection, record: Any) -> None:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+            dbapi_conn.execute("PRAGMA busy_timeout=30000")
 
     def sleep_sql(self, seconds: float) -> str:
         # no sleep() in SQLite: an endless recursive CTE, stopped by the deadline
@@ -222,6 +234,13 @@ def sqlite_file(url: str | None) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(str(parsed.database))
+
+
+def writer_engine(url: str) -> Engine:
+    """An engine for the server's own database (``core_server.server_db``)."""
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    backend_for(url).tune_writer(engine)
+    return engine
 
 
 def backend_for(url: str | URL) -> Backend:

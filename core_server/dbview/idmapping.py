@@ -47,6 +47,7 @@ class IdMapper:
         self.engine = engine
         self.table = _table(sa.MetaData())
         self._cache: dict[str, dict[str, int]] = {}
+        self._top: dict[str, int] = {}  # highest id in the cache per id type
         self._lock = threading.Lock()
         self._created = False
 
@@ -69,11 +70,23 @@ class IdMapper:
         with self._lock:
             if idtype not in self._cache:
                 self._ensure_table()
-                t = self.table
+                cache: dict[str, int] = {}
+                self._top[idtype] = -1
                 with self.engine.connect() as conn:
-                    rows = conn.execute(sa.select(t.c.name, t.c.id).where(t.c.idtype == idtype))
-                    self._cache[idtype] = {name: id_ for name, id_ in rows}
+                    self._catch_up(conn, idtype, cache)
+                self._cache[idtype] = cache
             return self._cache[idtype]
+
+    def _catch_up(self, conn: sa.Connection, idtype: str, cache: dict[str, int]) -> None:
+        # ids are dense and only grow: whatever other processes assigned since our last read
+        # has an id above the highest one we know, so one range query brings the cache up to date
+        t = self.table
+        query = sa.select(t.c.name, t.c.id).where(t.c.idtype == idtype,
+                                                  t.c.id > self._top[idtype])
+        fresh = {name: id_ for name, id_ in conn.execute(query)}
+        if fresh:
+            cache.update(fresh)
+            self._top[idtype] = max(self._top[idtype], *fresh.values())
 
     def lookup(self, names: Iterable[Any], idtype: str) -> dict[str, int]:
         """Existing ids of ``names`` (no assignment)."""
@@ -92,11 +105,12 @@ class IdMapper:
         for attempt in range(_RETRIES):
             try:
                 with self.engine.begin() as conn:
-                    known = self._select(conn, idtype, missing)
-                    unseen = [k for k in missing if k not in known]
-                    if unseen:
-                        known.update(self._insert(conn, idtype, unseen))
-                cache.update(known)
+                    self._catch_up(conn, idtype, cache)
+                    unseen = [k for k in missing if k not in cache]
+                    assigned = self._insert(conn, idtype, unseen) if unseen else {}
+                cache.update(assigned)
+                if assigned:
+                    self._top[idtype] = max(assigned.values())
                 return
             except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
                 # another process assigned some of these (or held the lock): re-read and retry
@@ -113,10 +127,16 @@ class IdMapper:
         return found
 
     def _insert(self, conn: sa.Connection, idtype: str, unseen: list[str]) -> dict[str, int]:
+        # a concurrent insert of the same ids fails on the unique constraints and is retried
         t = self.table
-        top = conn.execute(sa.select(sa.func.max(t.c.id)).where(t.c.idtype == idtype)).scalar()
-        start = -1 if top is None else int(top)
+        start = self._top[idtype]
         assigned = {name: start + 1 + i for i, name in enumerate(unseen)}
-        conn.execute(t.insert(), [{"idtype": idtype, "name": n, "id": i}
-                                  for n, i in assigned.items()])
+        # compiled once and handed to the driver's executemany: no per-row parameter processing
+        compiled = t.insert().compile(dialect=conn.dialect)
+        rows = [{"idtype": idtype, "name": n, "id": i} for n, i in assigned.items()]
+        if compiled.positional:
+            order = compiled.positiontup or ()
+            conn.exec_driver_sql(compiled.string, [tuple(r[k] for k in order) for r in rows])
+        else:
+            conn.exec_driver_sql(compiled.string, rows)
         return assigned

@@ -17,6 +17,7 @@ from core_server.dbview.columns import derive_columns
 from core_server.dbview.connector import DBConnector
 from core_server.dbview.engines import ConnectorEngine
 from core_server.dbview.engines import EngineRegistry
+from core_server.dbview.engines import writer_engine
 from core_server.dbview.idmapping import IdMapper
 from core_server.errors import NotFound
 from core_server.errors import ServiceUnavailable
@@ -137,7 +138,7 @@ class DBViews:
             with self._lock:
                 if self._ids is None:
                     url = str(self.config.get_path("core_server.server_db"))
-                    self._ids = IdMapper(sa.create_engine(url, pool_pre_ping=True))
+                    self._ids = IdMapper(writer_engine(url))
         return self._ids
 
     def ping(self, name: str) -> None:
