@@ -139,7 +139,8 @@ def _with_ids(req: ViewRequest, names: list[str],
 def _next_link(req: ViewRequest) -> str:
     args = [(k, v) for k, values in req.values.items() if k != "_offset" for v in values]
     args.append(("_offset", str(req.options.offset + (req.options.limit or 0))))
-    return f"<{request.base_url}?{urlencode(args)}>; rel=\"next\""
+    # a relative reference (RFC 8288) keeps the public prefix (script_root) behind a proxy
+    return f"<{request.script_root}{request.path}?{urlencode(args)}>; rel=\"next\""
 
 
 def _respond(req: ViewRequest, names: list[str], batches: Iterable[list[Any]], more: bool,

@@ -33,7 +33,7 @@ def _dbv() -> DBViews:
 
 def request_values() -> dict[str, list[Any]]:
     """The request's parameters as ``key -> list``: query string, plus form or JSON body."""
-    values: dict[str, list[Any]] = {k: request.args.getlist(k) for k in request.args}
+    values: dict[str, list[Any]] = request.args.to_dict(flat=False)
     if request.method != "POST":
         return values
     if request.is_json:
