@@ -68,6 +68,9 @@ def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
     """Run the server (development server, or gunicorn with --workers N)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = build_app(config_file, plugins_dirs, data_dir, strict)
+    from core_server.demo import ensure_demo_data
+
+    ensure_demo_data(app, progress=lambda message: click.echo(f"demo data: {message}", err=True))
     click.echo(f"core_server on http://{host}:{port}/api/_plugins "
                f"({len(app.extensions['core_server'].registry.plugins)} plugins)", err=True)
     if workers > 1:
@@ -113,6 +116,22 @@ def config(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str
         value = shown.get_path(setting.key)
         text = REDACTED if value == REDACTED else json.dumps(value, default=str)
         click.echo(f"{setting.key} = {text}\n    {setting.help}")
+
+
+@main.command("demo-data")
+@app_options
+@click.option("--rows", type=click.IntRange(min=1), default=None,
+              help="Rows of the main demo table (default: config dbview.demo_rows, 1000).")
+@click.option("--force", is_flag=True, help="Rewrite demo databases that exist already.")
+def demo_data(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
+              strict: bool | None, rows: int | None, force: bool) -> None:
+    """Generate the plugins' demo SQLite databases (e.g. _data/mydb.sqlite) if missing."""
+    from core_server.demo import ensure_demo_data
+
+    app = build_app(config_file, plugins_dirs, data_dir, strict)
+    written = ensure_demo_data(app, rows=rows, force=force, progress=click.echo)
+    if not written:
+        click.echo("demo data present (use --force to rewrite)")
 
 
 @main.command()

@@ -72,6 +72,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("store.max_limit", 1000, "largest page size of a collection listing"),
     Setting("store.default_limit", 50, "page size of a collection listing without _limit"),
     Setting("store.require_if_match", False, "PUT/PATCH/DELETE without If-Match are 428"),
+    # SQL views (core_server/dbview)
+    Setting("dbview.batch_size", 1000, "rows fetched and encoded per chunk of a streamed response"),
+    Setting("dbview.return_query", "admin",
+            "access rule of users who may see a view's SQL with _return_query"),
+    Setting("dbview.demo_rows", 1000, "rows of the generated demo tables (core-server demo-data)"),
     # security (users, sessions, tokens, CSRF)
     Setting("core_server.security.session_max_age", 24 * 3600,
             "lifetime of a login session cookie in seconds"),

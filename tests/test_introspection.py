@@ -1,8 +1,13 @@
 """/api/_health, _version, _plugins, _config."""
 
 
-def test_health(client) -> None:
+def test_health(app, client) -> None:
+    from core_server.demo import ensure_demo_data
+
     assert client.get("/api/_health").get_json() == {"status": "ok"}
+    missing = client.get("/api/_health?deep=1")  # the demo database is not generated yet
+    assert missing.status_code == 503 and missing.get_json()["checks"]["db:mydb"] != "ok"
+    ensure_demo_data(app, rows=10)
     deep = client.get("/api/_health?deep=1")
     assert deep.status_code == 200 and deep.get_json()["status"] == "ok"
 

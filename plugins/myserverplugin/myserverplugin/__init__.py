@@ -6,6 +6,9 @@ def register(registry):
     # generator-phovea:begin
     registry.append('namespace', 'hello_world', 'myserverplugin.hello_world',
                     {'namespace': '/api/hello_world'})
+    registry.append('tdp-sql-database-definition', 'mydb', 'myserverplugin.mydb', {'configKey': 'myserverplugin'})
+    registry.append('tdp-sql-database-extension', 'mydb_extension', 'myserverplugin.mydb_extension',
+                    {'base': 'mydb'})
     # generator-phovea:end
     # custom endpoints (core_server security issue): /api/proxy/...
     registry.append('endpoint', 'planets', 'myserverplugin.endpoints',

@@ -1,0 +1,44 @@
+"""SQL views (shared/specs/dbview.md): the TDP builder API and the ``/api/db`` routes.
+
+Plugins import the builder API from here (or from the ``tdp_core.dbview`` shim).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from flask import Flask
+
+from core_server.dbview.builder import DBView
+from core_server.dbview.builder import DBViewBuilder
+from core_server.dbview.common import add_common_queries
+from core_server.dbview.common import inject_where
+from core_server.dbview.common import inject_where_clause
+from core_server.dbview.common import limit_offset
+from core_server.dbview.connector import DBConnector
+from core_server.dbview.connector import DBMapping
+from core_server.dbview.connector import default_agg_score
+
+__all__ = [
+    "DBConnector", "DBMapping", "DBView", "DBViewBuilder", "add_common_queries",
+    "default_agg_score", "init_app", "inject_where", "inject_where_clause", "limit_offset",
+]
+
+
+def init_app(app: Flask) -> None:
+    """Create every connector (no database access), mount the routes, add docs and health checks."""
+    from core_server.dbview import docs
+    from core_server.dbview.routes import blueprint
+    from core_server.dbview.service import DBViews
+    from core_server.state import state_of
+
+    state = state_of(app)
+    dbv = DBViews(state.config)
+    state.dbviews = dbv
+    with app.app_context():  # TDP modules may read phovea_server.config.view() at import
+        dbv.load(state.registry)
+    app.register_blueprint(blueprint, url_prefix="/api/db")
+    app.register_blueprint(blueprint, url_prefix="/api/tdp/db", name="tdp_db")
+    state.openapi.append(docs.contributor(dbv))
+    for name in dbv.connectors:
+        state.health_checks[f"db:{name}"] = partial(dbv.ping, name)

@@ -1,0 +1,292 @@
+"""One pooled engine per base connector and everything that differs between databases.
+
+Each backend is a small class overriding named hooks (SQLAlchemy's dialect split): how to open the
+URL, how to enforce the statement timeout, how to recognise a timeout or an unreachable server,
+how to page. Nothing outside this module asks which dialect it talks to.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.url import URL
+
+#: sqlite3 VM instructions between two deadline checks (cheap enough, fine enough).
+_SQLITE_PROGRESS_STEPS = 10_000
+
+
+class Backend:
+    """Defaults for any SQLAlchemy database; subclasses override what differs."""
+
+    name = "generic"
+    #: exceptions that mean "the database said no" (the DBAPI's Error is added per engine)
+    errors: tuple[type[BaseException], ...] = (sa.exc.SQLAlchemyError,)
+
+    def cursor(self, conn: Any, stream: bool) -> Any:
+        """A DBAPI cursor on the pooled connection ``conn`` (server-side when ``stream``)."""
+        return conn.cursor()
+
+    def prepare_url(self, url: URL) -> URL:
+        """The URL the engine is created with."""
+        return url
+
+    def install_timeout(self, engine: Engine, timeout_ms: int, query: str | None) -> None:
+        """Make every statement on ``engine`` stop after ``timeout_ms`` milliseconds."""
+
+    def is_timeout(self, exc: BaseException) -> bool:
+        """True if ``exc`` (a wrapped DBAPI error) is a statement timeout."""
+        return False
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        """True if ``exc`` means the database cannot be reached (rather than bad SQL)."""
+        return bool(getattr(exc, "connection_invalidated", False))
+
+    def limit_offset(self, limit: int | None, offset: int | None) -> str:
+        """SQL paging suffix for validated integers."""
+        parts = []
+        if limit is not None:
+            parts.append(f" LIMIT {int(limit)}")
+        if offset:
+            parts.append(f" OFFSET {int(offset)}")
+        return "".join(parts)
+
+    def sleep_sql(self, seconds: float) -> str:
+        """A statement that runs about ``seconds`` (tests of the timeout use it)."""
+        raise NotImplementedError(f"no sleep statement for {self.name}")
+
+    def tune_writer(self, engine: Engine) -> None:
+        """Settings for a database the server writes to itself (id mapping)."""
+
+
+def _orig(exc: BaseException) -> BaseException:
+    return getattr(exc, "orig", None) or exc
+
+
+class SQLiteBackend(Backend):
+    """SQLite: read-write open (a missing file is an error, not a new empty DB), progress deadline."""
+
+    name = "sqlite"
+
+    def prepare_url(self, url: URL) -> URL:
+        database = url.database or ""
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return url
+        # mode=rw: never create an empty database where the data file is missing
+        return url.set(database=f"file:{database}", query={**url.query, "mode": "rw",
+                                                           "uri": "true"})
+
+    def install_timeout(self, engine: Engine, timeout_ms: int, query: str | None) -> None:
+        seconds = timeout_ms / 1000.0
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: sqlite3.Connection, record: Any) -> None:
+            deadline = [float("inf")]
+            record.info["deadline"] = deadline
+            record.info["timeout"] = seconds
+            dbapi_conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline[0] else 0,
+                                            _SQLITE_PROGRESS_STEPS)
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                    executemany: bool) -> None:
+            deadline = conn.info.get("deadline")
+            if deadline is not None:
+                deadline[0] = time.monotonic() + seconds
+
+    def cursor(self, conn: Any, stream: bool) -> Any:
+        # raw cursors bypass before_cursor_execute: start the deadline here
+        deadline = conn.info.get("deadline")
+        if deadline is not None:
+            deadline[0] = time.monotonic() + conn.info.get("timeout", 0.0)
+        return conn.cursor()
+
+    def is_timeout(self, exc: BaseException) -> bool:
+        return isinstance(_orig(exc), sqlite3.OperationalError) and "interrupt" in str(_orig(exc))
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        text = str(_orig(exc))
+        return super().is_unavailable(exc) or "unable to open database" in text \
+            or "disk I/O error" in text
+
+    def limit_offset(self, limit: int | None, offset: int | None) -> str:
+        if limit is None and offset:
+            return f" LIMIT -1 OFFSET {int(offset)}"
+        return super().limit_offset(limit, offset)
+
+    def tune_writer(self, engine: Engine) -> None:
+        # WAL: readers never wait for the writer and a commit costs no fsync of the main file;
+        # several worker processes share the file, so wait for its lock instead of failing
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: sqlite3.Connection, record: Any) -> None:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+            dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+    def sleep_sql(self, seconds: float) -> str:
+        # no sleep() in SQLite: an endless recursive CTE, stopped by the deadline
+        return ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                "SELECT max(x) AS x FROM c")
+
+
+class PostgresBackend(Backend):
+    """PostgreSQL: ``SET statement_timeout`` once per connection."""
+
+    name = "postgresql"
+
+    def install_timeout(self, engine: Engine, timeout_ms: int, query: str | None) -> None:
+        statement = (query or "SET statement_timeout TO {}").format(int(timeout_ms))
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute(statement)
+            cursor.close()
+            dbapi_conn.commit()  # a SET inside a rolled-back transaction would be undone
+
+    def cursor(self, conn: Any, stream: bool) -> Any:
+        if stream:  # a named cursor is server-side in psycopg
+            return conn.driver_connection.cursor(name=f"cs_{uuid.uuid4().hex[:16]}")
+        return conn.cursor()
+
+    def is_timeout(self, exc: BaseException) -> bool:
+        return getattr(_orig(exc), "sqlstate", None) == "57014"
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        orig = _orig(exc)
+        state = getattr(orig, "sqlstate", None)
+        if state is None and type(orig).__name__ == "OperationalError":
+            return True  # raised by the client library: no server to talk to
+        return super().is_unavailable(exc) or str(state or "").startswith(("08", "57P"))
+
+    def sleep_sql(self, seconds: float) -> str:
+        return f"SELECT pg_sleep({float(seconds)}) AS x"
+
+
+class MySQLBackend(Backend):
+    """MariaDB (``max_statement_time``, seconds) and MySQL (``max_execution_time``, ms)."""
+
+    name = "mysql"
+    _TIMEOUT_CODES = frozenset({1969, 3024, 1317, 1028})
+    _UNAVAILABLE_CODES = frozenset({2002, 2003, 2006, 2013, 2055})
+
+    def install_timeout(self, engine: Engine, timeout_ms: int, query: str | None) -> None:
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SELECT VERSION()")
+            mariadb = "mariadb" in str(cursor.fetchone()[0]).lower()
+            if query:
+                cursor.execute(query.format(int(timeout_ms)))
+            elif mariadb:
+                cursor.execute(f"SET SESSION max_statement_time = {timeout_ms / 1000.0:.3f}")
+            else:
+                cursor.execute(f"SET SESSION max_execution_time = {int(timeout_ms)}")
+            cursor.close()
+
+    def cursor(self, conn: Any, stream: bool) -> Any:
+        if stream:
+            import pymysql.cursors
+
+            raw = conn.driver_connection
+            if isinstance(raw, pymysql.connections.Connection):
+                return raw.cursor(pymysql.cursors.SSCursor)
+        return conn.cursor()
+
+    def _code(self, exc: BaseException) -> int | None:
+        args = getattr(_orig(exc), "args", ())
+        return args[0] if args and isinstance(args[0], int) else None
+
+    def is_timeout(self, exc: BaseException) -> bool:
+        return self._code(exc) in self._TIMEOUT_CODES
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        return super().is_unavailable(exc) or self._code(exc) in self._UNAVAILABLE_CODES
+
+    def limit_offset(self, limit: int | None, offset: int | None) -> str:
+        if limit is None and offset:
+            return f" LIMIT 18446744073709551615 OFFSET {int(offset)}"
+        return super().limit_offset(limit, offset)
+
+    def sleep_sql(self, seconds: float) -> str:
+        return f"SELECT SLEEP({float(seconds)}) AS x"
+
+
+_BACKENDS: dict[str, type[Backend]] = {
+    "sqlite": SQLiteBackend, "postgresql": PostgresBackend,
+    "mysql": MySQLBackend, "mariadb": MySQLBackend,
+}
+
+
+def sqlite_file(url: str | None) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    if not url:
+        return None
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database))
+
+
+def writer_engine(url: str) -> Engine:
+    """An engine for the server's own database (``core_server.server_db``)."""
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    backend_for(url).tune_writer(engine)
+    return engine
+
+
+def backend_for(url: str | URL) -> Backend:
+    """The :class:`Backend` for a database URL."""
+    return _BACKENDS.get(make_url(url).get_backend_name(), Backend)()
+
+
+class ConnectorEngine:
+    """An engine with its backend hooks; created lazily by :class:`EngineRegistry`."""
+
+    def __init__(self, url: str, timeout_ms: int | None, timeout_query: str | None,
+                 options: dict[str, Any]) -> None:
+        self.backend = backend_for(url)
+        self.url = url
+        self.timeout_ms = timeout_ms
+        kwargs = {"pool_pre_ping": True, **options}
+        self.engine = sa.create_engine(self.backend.prepare_url(make_url(url)), **kwargs)
+        self.backend.errors = (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error)
+        self.compiled: dict[Any, Any] = {}
+        if timeout_ms:
+            self.backend.install_timeout(self.engine, int(timeout_ms), timeout_query)
+
+    def dispose(self) -> None:
+        """Close all pooled connections."""
+        self.engine.dispose()
+
+
+class EngineRegistry:
+    """One :class:`ConnectorEngine` per base connector id, created on first use (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._engines: dict[str, ConnectorEngine] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, url: str, timeout_ms: int | None, timeout_query: str | None,
+            options: dict[str, Any]) -> ConnectorEngine:
+        """The engine of base connector ``key``, creating it the first time."""
+        engine = self._engines.get(key)
+        if engine is not None:
+            return engine
+        with self._lock:
+            if key not in self._engines:
+                self._engines[key] = ConnectorEngine(url, timeout_ms, timeout_query, options)
+            return self._engines[key]
+
+    def dispose(self) -> None:
+        """Dispose every engine (tests, shutdown)."""
+        for engine in self._engines.values():
+            engine.dispose()

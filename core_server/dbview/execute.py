@@ -1,0 +1,215 @@
+"""Turn a validated request into SQL, run it and hand back row batches (the hot path).
+
+The SQL of a view is formatted and wrapped in ``text()`` once per set of replacements and cached
+on the connector. Rows are read from the DBAPI cursor (server-side when the result may be large),
+as plain tuples in batches, so SQLAlchemy's row objects never enter the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import g
+from sqlalchemy import exc as sa_exc
+
+from core_server.dbview.builder import DBView
+from core_server.dbview.engines import Backend
+from core_server.dbview.engines import ConnectorEngine
+from core_server.dbview.params import Parsed
+from core_server.dbview.params import Values
+from core_server.dbview.params import first
+from core_server.dbview.params import parse
+from core_server.dbview.service import ConnectorEntry
+from core_server.errors import ApiError
+from core_server.errors import BadRequest
+from core_server.errors import GatewayTimeout
+from core_server.errors import ServiceUnavailable
+
+log = logging.getLogger("core_server.dbview")
+
+_CACHE_LIMIT = 512
+_IN_BIND = re.compile(r"\bin\s*:(\w+)", re.IGNORECASE)
+
+
+@contextmanager
+def db_errors(backend: Backend, where: str) -> Iterator[None]:
+    """Translate database errors into 503/504/500 JSON errors naming ``where``."""
+    try:
+        yield
+    except ApiError:
+        raise
+    except backend.errors as exc:
+        raise _translate(backend, where, exc) from exc
+
+
+def _translate(backend: Backend, where: str, exc: BaseException) -> ApiError:
+    if backend.is_timeout(exc):
+        return GatewayTimeout(f"the query of {where} ran past the statement timeout",
+                              hint="narrow the request with filters or _limit")
+    if backend.is_unavailable(exc) or isinstance(exc, sa_exc.InterfaceError) \
+            or type(exc).__name__ == "InterfaceError":
+        log.warning("database of %s unavailable: %s", where, exc)
+        return ServiceUnavailable("db_unavailable", f"the database of {where} is unavailable",
+                                  hint="try again later; /api/_health?deep=1 shows its state")
+    log.error("query of %s failed (request %s)", where, g.get("request_id"), exc_info=exc)
+    return ApiError(500, "query_failed", f"the query of {where} failed ({type(exc).__name__})",
+                    hint="the server log has the details; quote the request_id")
+
+
+def format_sql(template: str, replacements: dict[str, str], where: str) -> str:
+    """Fill ``{name}`` replacements; an undeclared placeholder is a 500 naming the view."""
+    try:
+        return template.format(**replacements)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ApiError(500, "invalid_view", f"{where} uses an undeclared replacement {exc}",
+                       hint="declare it with .replace() in the plugin") from None
+
+
+def agg_score(entry: ConnectorEntry, view: DBView, values: Values, parsed: Parsed) -> None:
+    """Fill ``{agg_score}`` from the request's ``agg`` (empty when absent)."""
+    if "agg_score" not in view.replacements:
+        return
+    agg = first(values, "agg")
+    if not agg:
+        parsed.replacements["agg_score"] = ""
+        return
+    agg_view = view.queries.get(f"agg_score_{agg}")
+    if isinstance(agg_view, str):
+        parsed.replacements["agg_score"] = agg_view
+        return
+    agg_view = entry.connector.agg_score
+    sub = parse(agg_view, values)
+    parsed.replacements["agg_score"] = format_sql(str(agg_view.query), sub.replacements, "agg")
+
+
+def statement(entry: ConnectorEntry, sql: str, parsed: Parsed) -> sa.TextClause:
+    """The cached ``text()`` of ``sql`` with list parameters bound as expanding."""
+    lists = frozenset(n for n, v in parsed.binds.items() if isinstance(v, (list, tuple)))
+    key = (sql, lists, frozenset(parsed.expanding))
+    cached = entry.compiled.get(key)
+    if cached is None:
+        if len(entry.compiled) > _CACHE_LIMIT:
+            entry.compiled.clear()
+        # a list bound after IN expands to (?, ?, ...); elsewhere (= ANY(:ids)) it stays an array
+        in_binds = {m.lower() for m in _IN_BIND.findall(sql)}
+        expanding = parsed.expanding | {n for n in lists if n.lower() in in_binds}
+        cached = sa.text(sql)
+        if expanding:
+            cached = cached.bindparams(*[sa.bindparam(n, expanding=True) for n in expanding])
+        entry.compiled[key] = cached
+    return cached
+
+
+def wrap(sql: str, sort: list[tuple[str, bool]], limit: int | None, offset: int,
+         backend: Backend, quote: Any) -> str:
+    """Push ``_sort``/``_limit``/``_offset`` into SQL around the view's query."""
+    if not sort and limit is None and not offset:
+        return sql
+    order = ", ".join(f"{quote(name)}{' DESC' if desc else ''}" for name, desc in sort)
+    return (f"SELECT * FROM ({sql}) _v" + (f" ORDER BY {order}" if order else "")
+            + backend.limit_offset(limit, offset))
+
+
+@dataclass
+class Rows:
+    """An open result: column names, the first batch and an iterator over the rest."""
+
+    names: list[str]
+    head: list[Any]
+    rest: Iterator[list[Any]]
+    exhausted: bool
+
+
+@dataclass
+class _Compiled:
+    compiled: Any
+    expands: bool
+    names: tuple[str, ...]
+
+
+def _driver_call(ce: ConnectorEngine, stmt: sa.TextClause,
+                 binds: dict[str, Any]) -> tuple[str, Any]:
+    # SQLAlchemy compiles once per statement (named binds, IN expansion, escaping); requests
+    # without list parameters reuse the compiled string as is
+    entry = ce.compiled.get(stmt)
+    if entry is None:
+        if len(ce.compiled) > _CACHE_LIMIT:
+            ce.compiled.clear()
+        compiled = stmt.compile(dialect=ce.engine.dialect)
+        expands = any(b.expanding for b in compiled.binds.values())
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        entry = ce.compiled[stmt] = _Compiled(compiled, expands, names)
+    compiled = entry.compiled
+    if not entry.expands:
+        if compiled.positional:
+            return compiled.string, tuple(binds[n] for n in entry.names)
+        return compiled.string, {n: binds[n] for n in entry.names}
+    state = compiled.construct_expanded_state(binds)
+    params = state.positional_parameters if compiled.positional else state.parameters
+    return state.statement, params
+
+
+def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: str,
+        head_size: int, batch_size: int, stream: bool) -> Rows:
+    """Execute and fetch the first ``head_size`` rows; the connection stays open for ``rest``.
+
+    Without ``stream`` the SQL must return at most ``head_size`` rows (a LIMIT), so the head
+    is the whole result. Rows are the driver's tuples.
+    """
+    backend = ce.backend
+    statement, params = _driver_call(ce, stmt, binds)
+    with db_errors(backend, where):
+        conn = ce.engine.raw_connection()  # pool checkout (+ pre-ping), no Connection wrapper
+    try:
+        with db_errors(backend, where):
+            cursor = backend.cursor(conn, stream)
+            cursor.execute(statement, params)
+            names = [d[0] for d in cursor.description] if cursor.description else []
+            head = list(cursor.fetchmany(head_size)) if names else []
+    except BaseException:
+        conn.close()
+        raise
+    exhausted = not stream or len(head) < head_size
+    if exhausted:
+        _close(cursor, conn)
+        return Rows(names, head, iter(()), True)
+    return Rows(names, head, _batches(conn, cursor, backend, where, batch_size), False)
+
+
+def _close(cursor: Any, conn: Any) -> None:
+    with suppress(Exception):  # a cursor of a failed transaction may refuse to close
+        cursor.close()
+    conn.close()  # back to the pool, which rolls back
+
+
+def _batches(conn: Any, cursor: Any, backend: Backend, where: str,
+             size: int) -> Iterator[list[Any]]:
+    try:
+        while True:
+            with db_errors(backend, where):
+                batch = cursor.fetchmany(size)
+            if not batch:
+                return
+            yield list(batch)
+    finally:
+        _close(cursor, conn)
+
+
+def scalar(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: str) -> Any:
+    """Run a one-value query (count)."""
+    with db_errors(ce.backend, where), ce.engine.connect() as conn:
+        return conn.execute(stmt, binds).scalar()
+
+
+def check_limit(options: Any, max_limit: int | None) -> None:
+    """400 when ``_limit`` exceeds the server cap ``dbview.max_limit``."""
+    if max_limit is not None and options.limit is not None and options.limit > max_limit:
+        raise BadRequest("limit_too_large", f"_limit={options.limit} exceeds the server cap "
+                         f"of {max_limit} rows", hint=f"page with _limit<={max_limit} and _offset")

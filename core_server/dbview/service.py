@@ -1,0 +1,158 @@
+"""``state.dbviews``: the connectors of all plugins, their lazy engines and the id mapper."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from core_server.config import Config
+from core_server.dbview.builder import DBView
+from core_server.dbview.columns import derive_columns
+from core_server.dbview.connector import DBConnector
+from core_server.dbview.engines import ConnectorEngine
+from core_server.dbview.engines import EngineRegistry
+from core_server.dbview.engines import writer_engine
+from core_server.dbview.idmapping import IdMapper
+from core_server.errors import NotFound
+from core_server.errors import ServiceUnavailable
+from core_server.registry import DB_CONNECTOR
+from core_server.registry import DB_CONNECTOR_EXTENSION
+from core_server.registry import Extension
+from core_server.registry import Registry
+from core_server.state import state_of
+
+log = logging.getLogger("core_server.dbview")
+
+
+@dataclass
+class ConnectorEntry:
+    """A connector with its id, the connector whose engine it uses and compiled SQL."""
+
+    name: str
+    connector: DBConnector
+    base: str
+    plugin: str
+    compiled: dict[Any, Any] = field(default_factory=dict)
+    derived: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+class DBViews:
+    """All SQL connectors of an app; engines and id tables are created on first use."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.connectors: dict[str, ConnectorEntry] = {}
+        self.engines = EngineRegistry()
+        self.strict_filters = bool(config.get_path("dbview.strict_filters", True))
+        self.max_limit: int | None = config.get_path("dbview.max_limit")
+        self.batch_size = int(config.get_path("dbview.batch_size", 1000))
+        self._ids: IdMapper | None = None
+        self._lock = threading.Lock()
+
+    # -- building --------------------------------------------------------------------------------
+
+    def load(self, registry: Registry) -> None:
+        """Create the connectors of every ``db-connector(-extension)``; failures go on the plugin."""
+        for ext in registry.list(DB_CONNECTOR):
+            self._add(registry, ext, ext.id)
+        for ext in registry.list(DB_CONNECTOR_EXTENSION):
+            base = str(ext.desc.get("base", ""))
+            if base not in self.connectors:
+                error = LookupError(f"base connector {base!r} of {ext.id!r} does not exist")
+                registry.record_failure(ext.plugin, ext, error)
+                continue
+            self._add(registry, ext, base)
+
+    def _add(self, registry: Registry, ext: Extension, base: str) -> None:
+        try:
+            connector = ext.create()
+            if not isinstance(connector, DBConnector):
+                raise TypeError(f"create() returned {type(connector).__name__}, not a DBConnector")
+            key = ext.desc.get("configKey")
+            if key:
+                connector.configure(self.config.view(str(key)))
+            self.connectors[ext.id] = ConnectorEntry(ext.id, connector, base, ext.plugin)
+        except Exception as exc:  # noqa: BLE001 - a broken connector is reported, the server starts
+            registry.record_failure(ext.plugin, ext, exc)
+
+    # -- lookups ---------------------------------------------------------------------------------
+
+    def entry(self, name: str) -> ConnectorEntry:
+        """The connector ``name`` or 404 naming the known ones."""
+        entry = self.connectors.get(name)
+        if entry is None:
+            raise NotFound(f"no SQL connector {name!r}",
+                           hint="connectors: " + ", ".join(sorted(self.connectors)))
+        return entry
+
+    def view(self, entry: ConnectorEntry, name: str) -> DBView:
+        """The public view ``name`` of ``entry`` or 404 listing its views."""
+        view = entry.connector.views.get(name)
+        if view is None or view.is_private:
+            public = [n for n, v in entry.connector.views.items() if not v.is_private]
+            raise NotFound(f"no view {name!r} in connector {entry.name!r}",
+                           hint=f"views of {entry.name}: " + ", ".join(public))
+        return view
+
+    def engine(self, entry: ConnectorEntry) -> ConnectorEngine:
+        """The (lazily created) engine of ``entry``'s base connector."""
+        base = self.connectors[entry.base].connector
+        if not base.dburl:
+            raise ServiceUnavailable("db_unavailable", f"connector {entry.base!r} has no dburl",
+                                     hint="set dburl in its config section (configKey)")
+        timeout = base.statement_timeout
+        if timeout is None:
+            timeout = self.config.get_path("core_server.statement_timeout")
+        return self.engines.get(entry.base, base.dburl, timeout, base.statement_timeout_query,
+                                base.engine_options)
+
+    def columns(self, entry: ConnectorEntry, view: DBView) -> dict[str, dict[str, Any]]:
+        """The view's columns, derived from its table on first use and cached per connector."""
+        if not view.needs_derived_columns():
+            return view.columns
+        key = id(view)
+        columns = entry.derived.get(key)
+        if columns is None:
+            from core_server.dbview.execute import db_errors
+
+            ce = self.engine(entry)
+            with self._lock, db_errors(ce.backend, entry.name):
+                columns = entry.derived.get(key) or derive_columns(view, ce.engine)
+                entry.derived[key] = columns
+        return columns
+
+    def known_columns(self, entry: ConnectorEntry, view: DBView) -> dict[str, dict[str, Any]]:
+        """Columns without touching the database (derived ones only once they are cached)."""
+        return entry.derived.get(id(view), view.columns)
+
+    @property
+    def ids(self) -> IdMapper:
+        """The id mapper over ``core_server.server_db`` (created on first use)."""
+        if self._ids is None:
+            with self._lock:
+                if self._ids is None:
+                    url = str(self.config.get_path("core_server.server_db"))
+                    self._ids = IdMapper(writer_engine(url))
+        return self._ids
+
+    def ping(self, name: str) -> None:
+        """Health check of one connector: ``SELECT 1`` on its engine (raises when down)."""
+        with self.engine(self.connectors[name]).engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        """Close every pool (tests)."""
+        self.engines.dispose()
+        if self._ids is not None:
+            self._ids.engine.dispose()
+
+
+def dbviews_of(app: Flask) -> DBViews:
+    """The :class:`DBViews` of ``app``."""
+    return state_of(app).dbviews  # type: ignore[no-any-return]
