@@ -14,6 +14,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core_server import config as config_mod
+from core_server import docstore
 from core_server import encoding
 from core_server import endpoints
 from core_server import errors
@@ -28,7 +29,7 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, endpoints, openapi)
+SUBSYSTEMS = (encoding, errors, requestlog, endpoints, openapi, docstore)
 
 
 def create_app(

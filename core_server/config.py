@@ -70,6 +70,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("store.max_limit", 1000, "largest page size of a collection listing"),
     Setting("store.default_limit", 50, "page size of a collection listing without _limit"),
     Setting("store.require_if_match", False, "PUT/PATCH/DELETE without If-Match are 428"),
+    # document store (docstore branch)
+    Setting("store.max_batch_ops", 10000, "most operations in one POST /api/store/_batch"),
 )
 
 
