@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import re._parser as re_parser  # stdlib: the parse tree shows nested repeats
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,8 +29,6 @@ BIND_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "int": sa.BigInteger(), "float": sa.Float(), "bool": sa.Boolean(),
 }
 MAX_REGEX = 200
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{?]")
-_BACKREF = re.compile(r"\\[1-9]|\(\?[=!<]|\(\?P=")
 
 
 def identifier(*parts: str) -> str:
@@ -44,14 +43,39 @@ def check_regex(pattern: str) -> str:
     """Reject patterns that could backtrack catastrophically (or are just too long)."""
     if len(pattern) > MAX_REGEX:
         raise BadRequest("invalid_value", f"regular expressions are limited to {MAX_REGEX} chars")
-    if _NESTED_QUANTIFIER.search(pattern) or _BACKREF.search(pattern):
-        raise BadRequest("invalid_value", f"regular expression {pattern!r} is not allowed",
-                         hint="nested quantifiers, backreferences and lookarounds are refused")
     try:
-        re.compile(pattern)
-    except re.error as exc:
+        tree = re_parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
         raise BadRequest("invalid_value", f"bad regular expression: {exc}") from None
+    if _risky(tree, inside_repeat=False):
+        raise BadRequest("invalid_value", f"regular expression {pattern!r} is not allowed",
+                         hint="repeated groups that contain repeats or alternatives, "
+                              "backreferences and lookarounds are refused")
     return pattern
+
+
+def _risky(tree: Any, inside_repeat: bool) -> bool:
+    """Constructs that make a backtracking engine explode (or differ between databases)."""
+    for op, arg in tree:
+        name = str(op)
+        if name in ("GROUPREF", "GROUPREF_EXISTS", "ASSERT", "ASSERT_NOT"):
+            return True
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, high, sub = arg
+            unbounded = high == re_parser.MAXREPEAT or high > 1
+            if inside_repeat and unbounded:
+                return True
+            if _risky(sub, inside_repeat or unbounded):
+                return True
+        elif name == "BRANCH":
+            if inside_repeat:
+                return True
+            if any(_risky(branch, inside_repeat) for branch in arg[1]):
+                return True
+        elif name == "SUBPATTERN":
+            if _risky(arg[-1], inside_repeat):
+                return True
+    return False
 
 
 def guarded_regexp(pattern: str | None, value: Any) -> int | None:

@@ -21,6 +21,7 @@ from core_server.docstore.params import parse_bool
 from core_server.docstore.params import parse_fields
 from core_server.docstore.params import query_args
 from core_server.docstore.store import Store
+from core_server.docstore.transaction import project
 from core_server.docstore.validate import validate
 from core_server.encoding import json_response
 from core_server.errors import BadRequest
@@ -132,7 +133,7 @@ def get_doc(c: str, doc_id: str) -> Response:
     reverse = request.args.get("_reverse")
 
     def read(tx: Any) -> Any:
-        doc = tx.get(c, doc_id, fields)
+        doc = tx.get(c, doc_id)
         if doc is not None and reverse:
             doc["_reverse"] = meta.reverse(tx, c, doc_id, reverse.split(","), user)
         return doc
@@ -140,9 +141,10 @@ def get_doc(c: str, doc_id: str) -> Response:
     doc = _store().run(read, write=False, user=user, enforce=True)
     if doc is None:
         raise NotFound(f"no document {doc_id!r} in collection {c}")
-    if "_version" in doc and etag(doc["_version"]) in request.headers.get("If-None-Match", ""):
-        return Response(status=304, headers={"ETag": etag(doc["_version"])})
-    return _doc_response(doc)
+    tag = etag(doc["_version"])
+    if tag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers={"ETag": tag})
+    return json_response(project(doc, fields) if fields else doc, headers={"ETag": tag})
 
 
 @blueprint.put("/<c>/<doc_id>")

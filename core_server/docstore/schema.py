@@ -395,7 +395,7 @@ def _actions(ctx: _Context, actions: Any) -> dict[str, Action]:
     for name, spec in (actions or {}).items():
         if not NAME_RE.match(name) or not isinstance(spec, Mapping) or "handler" not in spec:
             raise SchemaError(f"collection {ctx.collection}: action {name!r} needs a handler")
-        params = {k: _field(ctx, f"{name}({k})", v) for k, v in (spec.get("params") or {}).items()}
+        params = {k: _field(ctx, k, v) for k, v in (spec.get("params") or {}).items()}
         result[name] = Action(name, params, ctx.callable(spec["handler"], f"action {name}"),
                               spec.get("rights"))
     return result
