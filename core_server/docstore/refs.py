@@ -150,28 +150,32 @@ def _restrict(tx: Any, doomed: dict[str, set[str]]) -> None:
 
 
 def _detach(tx: Any, doomed: dict[str, set[str]]) -> None:
+    changes: dict[tuple[str, str], list[tuple[Field, set[str]]]] = {}
     for name, batch in doomed.items():
         for source, field in referrers_of(tx.store, name):
             if field.on_delete not in ("unlink", "set_null") or not batch:
                 continue
             others = _referring_ids(tx, source, field, sorted(batch)) - doomed.get(source.name,
                                                                                    set())
-            for doc_id in sorted(others):
-                _rewrite_ref(tx, source, field, doc_id, batch)
+            for doc_id in others:
+                changes.setdefault((source.name, doc_id), []).append((field, batch))
+    for (source_name, doc_id), fields in sorted(changes.items(), key=lambda kv: kv[0]):
+        _rewrite_refs(tx, source_name, doc_id, fields)
 
 
-def _rewrite_ref(tx: Any, source: Collection, field: Field, doc_id: str, gone: set[str]) -> None:
-    row = tx._must_row(source.name, doc_id)
+def _rewrite_refs(tx: Any, source: str, doc_id: str, fields: list[tuple[Field, set[str]]]) -> None:
+    row = tx._must_row(source, doc_id)
     doc = dict(row.doc)
-    value = get_path(doc, field.path)
-    if field.type == "refs" and field.on_delete == "unlink" and isinstance(value, list):
-        value = [v for v in value if v not in gone]
-    else:
-        value = None
-    _set_path(doc, field.path, value)
+    for field, gone in fields:
+        value = get_path(doc, field.path)
+        if field.type == "refs" and field.on_delete == "unlink" and isinstance(value, list):
+            value = [v for v in value if v not in gone]
+        else:
+            value = None
+        _set_path(doc, field.path, value)
     enforce, tx.enforce = tx.enforce, False  # the strategy is the schema's, not the user's edit
     try:
-        tx._replace(source.name, row, doc)
+        tx._replace(source, row, doc)
     finally:
         tx.enforce = enforce
 
