@@ -128,6 +128,14 @@ class Dialect:
         """One element of an index over ``sql``."""
         return sa.text(f"{sql} DESC" if descending else sql)
 
+    def table_options(self) -> dict[str, Any]:
+        """Extra ``sa.Table`` keyword arguments."""
+        return {}
+
+    def text_type(self) -> sa.types.TypeEngine[Any]:
+        """The column type of indexed text values (side tables, generated columns)."""
+        return sa.String(INDEXED_STRING_MAX)
+
     def generated_column(self, path: str, kind: str) -> sa.Column[Any] | None:
         """MariaDB only: the virtual column an indexed path is stored in."""
         return None
@@ -210,7 +218,11 @@ class PostgresDialect(Dialect):
 
     def scalar_sql(self, path: str, kind: str) -> str:
         cast = self._CASTS.get(kind)
-        return f"({self._text(path)}::{cast})" if cast else self._text(path)
+        # COLLATE "C": code-point order and equality, as in Python and the other databases
+        return f"({self._text(path)}::{cast})" if cast else f'({self._text(path)} COLLATE "C")'
+
+    def text_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.String(INDEXED_STRING_MAX, collation="C")
 
     def present_sql(self, path: str) -> str:
         return f"{self._json(path)} IS NOT NULL"
@@ -242,13 +254,21 @@ class MariaDBDialect(Dialect):
     generated_columns = True
     _CASTS = {"int": "SIGNED", "float": "DOUBLE", "bool": "SIGNED"}
     _COLUMN_TYPES = {"int": "BIGINT", "float": "DOUBLE", "bool": "TINYINT"}
+    COLLATION = "utf8mb4_nopad_bin"
 
     def scalar_sql(self, path: str, kind: str) -> str:
         value = f"JSON_VALUE({DOC}, '$.{path}')"
         cast = self._CASTS.get(kind)
         if cast:
             return f"CAST({value} AS {cast})"
-        return f"(CONVERT({value} USING utf8mb4) COLLATE utf8mb4_bin)"
+        # no-pad binary collation: 'a' and 'a ' differ, upper and lower case differ
+        return f"(CONVERT({value} USING utf8mb4) COLLATE {self.COLLATION})"
+
+    def text_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.String(INDEXED_STRING_MAX, collation=self.COLLATION)
+
+    def table_options(self) -> dict[str, Any]:
+        return {"mysql_charset": "utf8mb4", "mysql_collate": self.COLLATION}
 
     def present_sql(self, path: str) -> str:
         return f"JSON_CONTAINS_PATH({DOC}, 'one', '$.{path}') = 1"
@@ -266,7 +286,7 @@ class MariaDBDialect(Dialect):
             column_type: Any = {"int": sa.BigInteger(), "float": sa.Float(53),
                                 "bool": sa.SmallInteger()}[kind]
         else:
-            column_type = sa.String(INDEXED_STRING_MAX, collation="utf8mb4_bin")
+            column_type = self.text_type()
         return sa.Column(name, column_type, sa.Computed(self.scalar_sql(path, kind),
                                                         persisted=False))
 

@@ -11,7 +11,6 @@ from core_server.docstore.dialects import BIND_TYPES
 from core_server.docstore.dialects import Dialect
 from core_server.docstore.dialects import identifier
 from core_server.docstore.schema import AUTO_FIELDS
-from core_server.docstore.schema import INDEXED_STRING_MAX
 from core_server.docstore.schema import Collection
 from core_server.docstore.schema import Field
 
@@ -50,15 +49,14 @@ class Layout:
             sa.Column("_updated_by", sa.String(200)),
             sa.Column("doc", dialect.json_type(), nullable=False),
             *self.generated.values(),
+            **dialect.table_options(),
         )
         self.sides = {f.path: self._side_table(f, metadata) for f in collection.side_fields()}
         self.indexes = [self._index(i.name, i.fields, i.unique) for i in collection.indexes]
 
     def _side_table(self, field: Field, metadata: sa.MetaData) -> sa.Table:
         kind = field.element_type
-        value_type = _SIDE_TYPES.get(kind, lambda: sa.String(INDEXED_STRING_MAX))()
-        if isinstance(value_type, sa.String) and self.dialect.name == "mysql":
-            value_type = sa.String(INDEXED_STRING_MAX, collation="utf8mb4_bin")
+        value_type = _SIDE_TYPES[kind]() if kind in _SIDE_TYPES else self.dialect.text_type()
         name = identifier("ds", self.collection.name, "l", field.path.replace(".", "__"))
         return sa.Table(
             name, metadata,
@@ -66,6 +64,7 @@ class Layout:
             sa.Column("value", value_type),
             sa.Index(identifier("ix", name, "d"), "doc_id"),
             sa.Index(identifier("ix", name, "v"), "value", "doc_id"),
+            **self.dialect.table_options(),
         )
 
     def _index(self, name: str, fields: tuple[tuple[str, bool], ...], unique: bool) -> sa.Index:
