@@ -185,6 +185,7 @@ def health(store: Any) -> Callable[[], None]:
 
     def check() -> None:
         store.ping()
+        store.ensure()
         if store.unavailable:
             raise RuntimeError("; ".join(store.unavailable.values()))
 

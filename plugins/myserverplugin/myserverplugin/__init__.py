@@ -7,3 +7,8 @@ def register(registry):
     registry.append('namespace', 'hello_world', 'myserverplugin.hello_world',
                     {'namespace': '/api/hello_world'})
     # generator-phovea:end
+
+    # document store: saved mytable selections and their owners (YAML schemas in this package)
+    registry.append('doc-collection', 'analysts', 'myserverplugin', {'schema': 'analysts.yaml'})
+    registry.append('doc-collection', 'selections', 'myserverplugin',
+                    {'schema': 'selections.yaml'})
