@@ -53,6 +53,11 @@ NOTES = {"fields": {"title": {"type": "string", "required": True},
          "rights": {"delete": ["admin"]}}
 
 
+COUNTERS = {"fields": {"name": {"type": "string", "required": True},
+                       "value": {"type": "int", "default": 0},
+                       "mirror": {"type": "int", "default": 0}}}
+
+
 def refuse_locked(tx, doc):
     if doc.get("title") == "locked":
         raise ValueError("task is locked")
@@ -73,15 +78,42 @@ def teams(): return TEAMS
 def projects(): return PROJECTS
 def tasks(): return TASKS
 def notes(): return NOTES
+def counters(): return COUNTERS
 '''
 
 DEMO_INIT = '''
 def register(registry):
-    for name in ("users", "plugins", "teams", "projects", "tasks", "notes"):
+    for name in ("users", "plugins", "teams", "projects", "tasks", "notes", "counters"):
         registry.append("doc-collection", name, "ds_test_plugin.schemas", {"factory": name})
 '''
 
 _counter = itertools.count()
+
+
+@contextmanager
+def serve(app: Flask, ports: range = range(18200, 18300)) -> Iterator[str]:
+    """Serve ``app`` with werkzeug's threaded server on 127.0.0.1; yield its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = None
+    for port in ports:
+        try:
+            server = make_server("127.0.0.1", port, app, threaded=True)
+            break
+        except OSError:
+            continue
+    if server is None:
+        raise RuntimeError(f"no free port in {ports}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
 
 
 @contextmanager
