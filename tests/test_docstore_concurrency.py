@@ -119,15 +119,16 @@ def test_cursor_paging_under_concurrent_inserts(base: str) -> None:
     try:
         for sort in ("", "&_sort=-value"):
             seen: list[str] = []
-            path = f"/api/store/counters?_limit=7&name.$regex=^o{sort}"
+            path = f"/api/store/counters?_limit=7{sort}"
             while path:
                 status, headers, page = client.call("GET", path)
                 assert status == 200, page
                 seen += [d["name"] for d in page["items"]]
                 cursor = page["next_cursor"]
-                path = f"/api/store/counters?_limit=7&name.$regex=^o{sort}&_cursor={cursor}" \
-                    if cursor else ""
-            assert sorted(seen) == sorted(f"o{i}" for i in range(60))
+                path = f"/api/store/counters?_limit=7{sort}&_cursor={cursor}" if cursor else ""
+            # every document that existed before is seen exactly once; new ones at most once
+            assert sorted(n for n in seen if n.startswith("o")) == sorted(f"o{i}" for i in
+                                                                          range(60))
             assert len(seen) == len(set(seen))
     finally:
         stop.set()
