@@ -40,6 +40,27 @@ def ref_values(field: Field, doc: dict[str, Any]) -> list[str]:
     return []
 
 
+def check_refs_many(tx: Any, collection: Collection, docs: list[dict[str, Any]]) -> None:
+    """:func:`check_refs` for many documents with one query per field and chunk."""
+    for field in collection.ref_fields():
+        ids = sorted({i for doc in docs for i in ref_values(field, doc)})
+        if ids:
+            _check_ids(tx, collection, field, ids)
+
+
+def _check_ids(tx: Any, collection: Collection, field: Field, ids: list[str]) -> None:
+    table = tx.layout(field.collection).table
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        stmt = sa.select(table.c._id).where(table.c._id.in_(chunk)).with_for_update(read=True)
+        found.update(r[0] for r in tx.conn.execute(stmt))
+    missing = [{"path": f"$.{field.path}", "code": "ref_not_found", "id": i,
+                "collection": field.collection} for i in ids if i not in found]
+    if missing:
+        raise Unprocessable("ref_not_found", f"{len(missing)} referenced document(s) of "
+                            f"{collection.name} do not exist", details=missing)
+
+
 def check_refs(tx: Any, collection: Collection, doc: dict[str, Any]) -> None:
     """422 ``ref_not_found`` listing every reference to a missing document.
 
@@ -71,6 +92,20 @@ def write_sides(tx: Any, layout: Layout, doc_id: str, doc: dict[str, Any], repla
         values = get_path(doc, path)
         if isinstance(values, list) and values:
             tx.conn.execute(side.insert(), [{"doc_id": doc_id, "value": v} for v in values])
+
+
+def write_sides_many(tx: Any, layout: Layout, rows: list[dict[str, Any]]) -> None:
+    """Side-table rows of many new documents, one multi-row INSERT per side table."""
+    for path, side in layout.sides.items():
+        values = [{"doc_id": row["_id"], "value": v} for row in rows
+                  for v in (_list_at(row["doc"], path))]
+        if values:
+            tx.conn.execute(side.insert(), values)
+
+
+def _list_at(doc: dict[str, Any], path: str) -> list[Any]:
+    value = get_path(doc, path)
+    return value if isinstance(value, list) else []
 
 
 def check_unique(tx: Any, layout: Layout, index: Index, doc: dict[str, Any],
