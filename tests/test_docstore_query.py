@@ -1,4 +1,4 @@
-"""The query compiler: Mongo semantics in SQL, typed values, refusals, index use, a property test."""
+"""The query compiler: Mongo semantics in SQL, typed values, refusals, index use, properties."""
 
 from __future__ import annotations
 
@@ -304,8 +304,8 @@ def _strip(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v is not MISSING}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(docs=_documents, filters=st.lists(_filters, min_size=1, max_size=4))
 def test_sql_equals_python(store: Store, docs: list[dict[str, Any]],
                            filters: list[dict[str, Any]]) -> None:

@@ -136,8 +136,10 @@ def test_hooks_map_their_errors(store: Store) -> None:
             raise PermissionError("not this name")
 
     store.add_hook("users", "before_update", before_update)
-    store.add_hook("users", "after_create", lambda tx, doc: seen.append(("after_create", doc["_id"])))
-    store.add_hook("users", "before_validate", lambda tx, doc: {**doc, "login": doc["login"].strip()})
+    store.add_hook("users", "after_create",
+                   lambda tx, doc: seen.append(("after_create", doc["_id"])))
+    store.add_hook("users", "before_validate",
+                   lambda tx, doc: {**doc, "login": doc["login"].strip()})
     with store.transaction() as tx:
         uid = tx.insert("users", {"login": "  padded "})
         assert tx.get("users", uid)["login"] == "padded"

@@ -114,7 +114,7 @@ class Dialect:
 
     def regex(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
         """``expr`` matches ``pattern`` (already checked)."""
-        return expr.op("REGEXP")(sa.bindparam(None, pattern, type_=sa.String()))  # type: ignore[return-value]
+        return expr.op("REGEXP")(sa.bindparam(None, pattern, type_=sa.String()))
 
     def like(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
         """Case-sensitive LIKE with ``\\`` as the escape character."""
@@ -235,7 +235,7 @@ class PostgresDialect(Dialect):
         return f"coalesce(jsonb_typeof({self._json(path)}), 'null') <> 'null'"
 
     def regex(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        return expr.op("~")(sa.bindparam(None, pattern, type_=sa.String()))  # type: ignore[return-value]
+        return expr.op("~")(sa.bindparam(None, pattern, type_=sa.String()))
 
     def order(self, expr: ColumnElement[Any], descending: bool) -> ColumnElement[Any]:
         return expr.desc().nulls_last() if descending else expr.asc().nulls_first()

@@ -1,4 +1,4 @@
-"""Descriptions of collections (``_meta``, JSON Schema), rights evaluation, actions, reverse refs."""
+"""Collection descriptions (``_meta``, JSON Schema), rights evaluation, actions, reverse refs."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import sqlalchemy as sa
 
 from core_server import security
 from core_server.docstore import refs
-from core_server.docstore.query import OPERATORS
+from core_server.docstore.behaviour import Action
 from core_server.docstore.query import MAX_CLAUSES
 from core_server.docstore.query import MAX_DEPTH
+from core_server.docstore.query import OPERATORS
 from core_server.docstore.schema import AUTO_TYPES
-from core_server.docstore.schema import Action
 from core_server.docstore.schema import Collection
 from core_server.docstore.schema import Field
 from core_server.docstore.validate import _object

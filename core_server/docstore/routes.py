@@ -42,18 +42,17 @@ def guard(collection: str, action: str, rule: Any = None) -> security.User:
                           rule=rule if rule is not None else schema.rights.get(action))
 
 
-def _doc_response(doc: dict[str, Any], status: int = 200) -> Response:
-    headers = {"ETag": etag(doc["_version"])} if "_version" in doc else {}
+def _doc_response(doc: dict[str, Any], status: int = 200, collection: str = "") -> Response:
+    headers = {"ETag": etag(doc["_version"])}
     if status == 201:
-        headers["Location"] = f"{request.script_root}/api/store/{request.view_args['c']}/" \
-                              f"{doc['_id']}"  # type: ignore[index]
+        headers["Location"] = f"{request.script_root}/api/store/{collection}/{doc['_id']}"
     return json_response(doc, status, headers)
 
 
 def _page(c: str, args: ListArgs, from_text: bool) -> dict[str, Any]:
     user = guard(c, "read")
     with requestlog.timed("db"):
-        page = _store().run(lambda tx: tx.page(
+        page: dict[str, Any] = _store().run(lambda tx: tx.page(
             c, args.filter, sort=args.sort, limit=args.limit, offset=args.offset,
             cursor=args.cursor, fields=args.fields, count=args.count, from_text=from_text),
             write=False, user=user, enforce=True)
@@ -119,7 +118,7 @@ def create_doc(c: str) -> Response:
     user = guard(c, "create")
     body = json_body(request)
     doc = _store().run(lambda tx: tx.create(c, body), user=user, enforce=True)
-    return _doc_response(doc, 201)
+    return _doc_response(doc, 201, c)
 
 
 @blueprint.get("/<c>/<doc_id>")

@@ -13,9 +13,14 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from typing import TYPE_CHECKING
 from typing import Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from core_server.docstore.behaviour import Action
+    from core_server.docstore.behaviour import Selection
 
 #: Names of collections and fields: safe to appear in SQL text and JSON paths.
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
@@ -105,26 +110,6 @@ class Index:
 
 
 @dataclass(frozen=True)
-class Action:
-    """A plugin action: validated params and ``handler(tx, doc, params) -> result``."""
-
-    name: str
-    params: dict[str, Field]
-    handler: Callable[..., Any]
-    right: Any = None
-
-
-@dataclass(frozen=True)
-class Selection:
-    """A named projection + filter; rows are lists with ``_id`` first."""
-
-    name: str
-    fields: tuple[str, ...]
-    filter: dict[str, Any]
-    sort: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Collection:
     """A validated collection schema."""
 
@@ -211,10 +196,13 @@ def load_schema(data: Any, name: str | None = None,
                     for i, spec in enumerate(data.get("indexes") or []))
     indexes = tuple(i for i in indexes if i.fields)
     indexes += _implicit_indexes(collection, indexes)
+    from core_server.docstore import behaviour
+
     return Collection(**{**collection.__dict__, "indexes": indexes,
-                         "hooks": _hooks(ctx, data.get("hooks")),
-                         "actions": _actions(ctx, data.get("actions")),
-                         "selections": _selections(ctx, collection, data.get("selections"))})
+                         "hooks": behaviour.hooks(ctx, data.get("hooks")),
+                         "actions": behaviour.actions(ctx, data.get("actions")),
+                         "selections": behaviour.selections(ctx, collection,
+                                                            data.get("selections"))})
 
 
 @dataclass
@@ -376,43 +364,6 @@ def _implicit_indexes(collection: Collection, declared: tuple[Index, ...]) -> tu
         if f.path not in covered and (f.type == "ref" or (f.indexed and f.type in SCALAR_TYPES)):
             extra.append(Index("ix_" + f.path.replace(".", "_"), ((f.path, False),)))
     return tuple(extra)
-
-
-def _hooks(ctx: _Context, hooks: Any) -> dict[str, tuple[Callable[..., Any], ...]]:
-    if not hooks:
-        return {}
-    if not isinstance(hooks, Mapping) or set(hooks) - set(HOOKS):
-        raise SchemaError(f"collection {ctx.collection}: hooks must map {', '.join(HOOKS)}")
-    result = {}
-    for event, fns in hooks.items():
-        fns = fns if isinstance(fns, (list, tuple)) else [fns]
-        result[event] = tuple(ctx.callable(fn, f"hook {event}") for fn in fns)
-    return result
-
-
-def _actions(ctx: _Context, actions: Any) -> dict[str, Action]:
-    result = {}
-    for name, spec in (actions or {}).items():
-        if not NAME_RE.match(name) or not isinstance(spec, Mapping) or "handler" not in spec:
-            raise SchemaError(f"collection {ctx.collection}: action {name!r} needs a handler")
-        params = {k: _field(ctx, k, v) for k, v in (spec.get("params") or {}).items()}
-        result[name] = Action(name, params, ctx.callable(spec["handler"], f"action {name}"),
-                              spec.get("rights"))
-    return result
-
-
-def _selections(ctx: _Context, collection: Collection, selections: Any) -> dict[str, Selection]:
-    result = {}
-    for name, spec in (selections or {}).items():
-        if not NAME_RE.match(name) or not isinstance(spec, Mapping):
-            raise SchemaError(f"collection {ctx.collection}: selection {name!r} is invalid")
-        fields = tuple(spec.get("fields") or ())
-        for path in fields:
-            if collection.field(path) is None:
-                raise ctx.error(path, f"selection {name}: unknown field")
-        result[name] = Selection(name, fields, dict(spec.get("filter") or {}),
-                                 tuple(spec.get("sort") or ()))
-    return result
 
 
 def _plain(value: Any) -> Any:

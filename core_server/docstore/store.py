@@ -231,8 +231,8 @@ def _retryable(exc: sa.exc.DBAPIError) -> bool:
     orig = exc.orig
     if getattr(orig, "sqlstate", None) in _RETRY_CODES:
         return True
-    args = getattr(orig, "args", ())
-    return bool(args) and args[0] in _MYSQL_RETRY
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    return len(args) > 0 and args[0] in _MYSQL_RETRY
 
 
 @contextmanager

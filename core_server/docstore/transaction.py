@@ -135,8 +135,10 @@ class Transaction:
                limit: int | None = None, offset: int = 0, fields: list[str] | None = None
                ) -> list[dict[str, Any]]:
         """Matching documents, sorted (``["age", "city:desc"]``), ``_id`` as the tie-break."""
-        return self.page(collection, filter, sort=sort, limit=limit, offset=offset,
-                         fields=fields, count=False)["items"]  # type: ignore[no-any-return]
+        page = self.page(collection, filter, sort=sort, limit=limit, offset=offset,
+                         fields=fields, count=False)
+        items: list[dict[str, Any]] = page["items"]
+        return items
 
     def page(self, collection: str, filter: Any = None, *, sort: Any = None, limit: Any = None,
              offset: Any = 0, cursor: str | None = None, fields: list[str] | None = None,

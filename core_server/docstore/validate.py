@@ -72,7 +72,8 @@ def coerce(field: Field, value: Any, path: str, errors: list[Problem]) -> Any:
     return float(value) if kind == "float" else value
 
 
-def check_value(field: Field, value: Any, path: str, indexed_strings: bool = False) -> list[Problem]:
+def check_value(field: Field, value: Any, path: str,
+                indexed_strings: bool = False) -> list[Problem]:
     """All problems of ``value`` for ``field`` (used for defaults and action params too)."""
     errors: list[Problem] = []
     _value(field, value, path, errors, indexed_strings)
