@@ -379,3 +379,12 @@ def test_openapi(tmp_path: Path) -> None:
     assert schema["properties"]["tags"] == {"type": "array", "items": {"type": "string"}}
     stored = spec["components"]["schemas"]["store.plugins"]
     assert stored["properties"]["_id"]["readOnly"] is True
+
+
+def test_unreachable_database_is_503(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2"
+    with store_app(tmp_path, url) as application:
+        client = application.test_client()
+        _error(client.get(f"{S}/users"), 503, "db_unavailable")
+        assert client.get("/api/_health?deep=1").status_code == 503
+        assert client.get("/api/_health").status_code == 200

@@ -190,7 +190,8 @@ class Store:
         """
         from core_server.docstore.transaction import Transaction
 
-        self.ensure()
+        with _db_errors():
+            self.ensure()
         with _db_errors(), self.engine.connect() as conn:
             if write:
                 conn.execution_options(docstore_write=True)
@@ -244,7 +245,8 @@ def _db_errors() -> Iterator[None]:
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         if _retryable(exc):
             raise
-        if exc.connection_invalidated or "connect" in str(exc).lower():
+        if exc.connection_invalidated or "connect" in str(exc).lower() or "unable to open" \
+                in str(exc).lower():
             raise ServiceUnavailable("db_unavailable", "the document store database cannot be "
                                      "reached") from exc
         raise
