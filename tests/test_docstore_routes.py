@@ -127,6 +127,7 @@ def test_example_5_6_7_listing(client: FlaskClient) -> None:
     _error(client.get(f"{S}/plugins?_cursor=garbage"), 400, "invalid_cursor")
     _error(client.get(f"{S}/plugins?_sort=nosuch"), 400, "unknown_field")
     _error(client.get(f"{S}/plugins?_bogus=1"), 400, "unknown_parameter")
+    _error(client.get(f"{S}/plugins?fields=name,nosuch"), 400, "unknown_field")
     _error(client.get(f"{S}/nosuch"), 404, "not_found")
 
 
@@ -165,6 +166,7 @@ def test_get_etag_and_reverse(client: FlaskClient) -> None:
     rev = client.get(f"{S}/users/{uid}?_reverse=plugins").json
     assert rev["_reverse"] == {"plugins": [p["_id"]]}
     _error(client.get(f"{S}/plugins/nosuch"), 404, "not_found")
+    _error(client.get(f"{S}/plugins/{p['_id']}?fields=x'"), 400, "unknown_field")
 
 
 def test_example_8_9_put_patch(client: FlaskClient) -> None:

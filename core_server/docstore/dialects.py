@@ -298,11 +298,16 @@ class MariaDBDialect(Dialect):
         return bool(getattr(exc.orig, "args", [None])[0] == 1062)
 
 
-def dialect_for(engine: Engine) -> Dialect:
-    """The :class:`Dialect` of ``engine``."""
+def dialect_named(name: str) -> Dialect:
+    """The :class:`Dialect` for a SQLAlchemy backend name (``sqlite``, ``postgresql``, ...)."""
     classes: dict[str, type[Dialect]] = {"sqlite": SQLiteDialect, "postgresql": PostgresDialect,
                                          "mysql": MariaDBDialect, "mariadb": MariaDBDialect}
     try:
-        return classes[engine.dialect.name]()
+        return classes[name]()
     except KeyError:
-        raise ValueError(f"the document store does not support {engine.dialect.name}") from None
+        raise ValueError(f"the document store does not support {name}") from None
+
+
+def dialect_for(engine: Engine) -> Dialect:
+    """The :class:`Dialect` of ``engine``."""
+    return dialect_named(engine.dialect.name)

@@ -137,6 +137,8 @@ def get_doc(c: str, doc_id: str) -> Response:
             doc["_reverse"] = meta.reverse(tx, c, doc_id, reverse.split(","), user)
         return doc
 
+    for path in fields or ():
+        _store().compiler(c).resolve(path)
     doc = _store().run(read, write=False, user=user, enforce=True)
     if doc is None:
         raise NotFound(f"no document {doc_id!r} in collection {c}")

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from core_server.docstore.dialects import Dialect
 from core_server.docstore.dialects import dialect_for
+from core_server.docstore.dialects import dialect_named
 from core_server.docstore.query import Compiler
 from core_server.docstore.schema import HOOKS
 from core_server.docstore.schema import Collection
@@ -214,13 +215,8 @@ class Store:
 
 def _create_engine(url: str) -> Engine:
     probe = sa.engine.make_url(url)
-    name = probe.get_backend_name()
-    classes = {"sqlite": "SQLiteDialect", "postgresql": "PostgresDialect",
-               "mysql": "MariaDBDialect", "mariadb": "MariaDBDialect"}
-    from core_server.docstore import dialects
-
-    dialect: Dialect = getattr(dialects, classes.get(name, "Dialect"))()
-    if name == "sqlite" and probe.database and probe.database != ":memory:":
+    dialect = dialect_named(probe.get_backend_name())
+    if dialect.name == "sqlite" and probe.database and probe.database != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(probe.database)), exist_ok=True)
     engine = sa.create_engine(url, json_serializer=lambda v: orjson.dumps(v).decode(),
                               json_deserializer=orjson.loads, **dialect.engine_options())

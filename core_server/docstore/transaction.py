@@ -154,6 +154,8 @@ class Transaction:
         compiler = store.compiler(collection, readable)
         clause = compiler.filter(filter, from_text)
         keys = compiler.sort_keys(sort)
+        for path in fields or ():
+            compiler.resolve(path)  # an unknown projection is a 400, not a silent omission
         signature = query_signature(collection, filter, keys)
         sort_columns = [layout.scalar(p).label(f"k{i}") for i, (p, _) in enumerate(keys)]
         stmt = sa.select(*self.columns(layout), *sort_columns).where(clause)
