@@ -98,6 +98,9 @@ def test_every_problem_is_listed_and_nothing_written(client: FlaskClient) -> Non
                      ("$.tags[1]", "type"), ("$.born", "type"), ("$.active", "type")}
     _error(client.post(f"{S}/plugins", json={"name": "x", "owner": uid, "_version": 3}), 422,
            "read_only_field")
+    long_city = _error(client.post(f"{S}/plugins", json={"name": "c", "owner": uid,
+                                                         "city": "x" * 501}), 422)
+    assert long_city["details"] == [{"path": "$.city", "code": "max_length", "limit": 500}]
     missing = _error(client.post(f"{S}/plugins", json={"name": "y", "owner": "nope"}), 422,
                      "ref_not_found")
     assert missing["details"][0]["id"] == "nope"

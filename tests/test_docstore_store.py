@@ -165,3 +165,20 @@ def test_types_round_trip_and_side_tables(store: Store) -> None:
         assert tx.count("plugins", {"tags": "a"}) == 0 and tx.count("plugins", {"tags": "c"}) == 1
         tx.patch("plugins", pid, [{"op": "add", "path": "/tags/-", "value": "d"}], kind="json")
         assert tx.select("plugins", {"tags": {"$size": 2}})[0]["tags"] == ["c", "d"]
+
+
+def test_sqlite_uses_wal_and_immediate_writes(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    statements: list[str] = []
+    with store_app(tmp_path, f"sqlite:///{tmp_path / 'w.sqlite'}") as application:
+        store = application.extensions["core_server"].store
+        sa.event.listen(store.engine, "before_cursor_execute",
+                        lambda conn, cursor, sql, *args: statements.append(sql))
+        with store.transaction() as tx:
+            tx.insert("users", {"login": "w"})
+            mode = tx.conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        with store.transaction(write=False) as tx:
+            tx.count("users")
+    assert mode == "wal"
+    assert "BEGIN IMMEDIATE" in statements and "BEGIN" in statements

@@ -80,7 +80,8 @@ def check_value(field: Field, value: Any, path: str,
     return errors
 
 
-def _value(field: Field, value: Any, path: str, errors: list[Problem], capped: bool) -> Any:
+def _value(field: Field, value: Any, path: str, errors: list[Problem], capped: bool,
+           indexed: frozenset[str] = frozenset()) -> Any:
     if value is None:
         if not field.nullable:
             errors.append({"path": path, "code": "null", "message": "the field is not nullable"})
@@ -99,7 +100,8 @@ def _value(field: Field, value: Any, path: str, errors: list[Problem], capped: b
                 errors.append({"path": f"{path}[{i}]", "code": "type", "expected": "ref",
                                "got": type_name(v)})
     elif field.type == "dict" and field.fields:
-        value = _object(field.fields, value, path, errors, additional=False, partial=False)
+        value = _object(field.fields, value, path, errors, additional=False, partial=False,
+                        indexed=indexed)
     return value
 
 
@@ -124,7 +126,8 @@ def _constraints(field: Field, value: Any, path: str, errors: list[Problem], cap
 
 
 def _object(fields: dict[str, Field], doc: dict[str, Any], path: str, errors: list[Problem], *,
-            additional: bool, partial: bool) -> dict[str, Any]:
+            additional: bool, partial: bool, indexed: frozenset[str] = frozenset()
+            ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in doc.items():
         spec = fields.get(key)
@@ -134,7 +137,9 @@ def _object(fields: dict[str, Field], doc: dict[str, Any], path: str, errors: li
             else:
                 out[key] = value
             continue
-        out[key] = _value(spec, value, f"{path}.{key}", errors, False)
+        where = f"{path}.{key}"
+        # strings in an index are capped (MariaDB keeps them in a VARCHAR column)
+        out[key] = _value(spec, value, where, errors, where[2:] in indexed, indexed)
     for key, spec in fields.items():
         if key in doc:
             continue
@@ -162,5 +167,6 @@ def validate(collection: Collection, doc: Any, *, partial: bool = False,
             if not allow_auto:
                 errors.append({"path": f"$.{auto}", "code": "read_only_field", "got": value})
     out = _object(collection.fields, body, "$", errors,
-                  additional=collection.additional_properties, partial=partial)
+                  additional=collection.additional_properties, partial=partial,
+                  indexed=frozenset(collection.index_paths()))
     return out, errors
