@@ -49,13 +49,18 @@ def _doc_response(doc: dict[str, Any], status: int = 200, collection: str = "") 
     return json_response(doc, status, headers)
 
 
+def _run(fn: Any, user: security.User, write: bool = True) -> Any:
+    """Run ``fn(tx)`` in a store transaction with the user's rights, timed as ``db``."""
+    with requestlog.timed("db"):
+        return _store().run(fn, write=write, user=user, enforce=True)
+
+
 def _page(c: str, args: ListArgs, from_text: bool) -> dict[str, Any]:
     user = guard(c, "read")
-    with requestlog.timed("db"):
-        page: dict[str, Any] = _store().run(lambda tx: tx.page(
-            c, args.filter, sort=args.sort, limit=args.limit, offset=args.offset,
-            cursor=args.cursor, fields=args.fields, count=args.count, from_text=from_text),
-            write=False, user=user, enforce=True)
+    page: dict[str, Any] = _run(lambda tx: tx.page(
+        c, args.filter, sort=args.sort, limit=args.limit, offset=args.offset,
+        cursor=args.cursor, fields=args.fields, count=args.count, from_text=from_text),
+        user, write=False)
     requestlog.set_rows(len(page["items"]))
     return page
 
@@ -107,8 +112,7 @@ def count_docs(c: str) -> Response:
     """Count with the same filters."""
     user = guard(c, "read")
     args = query_args(request.args, frozenset())
-    count = _store().run(lambda tx: tx.count(c, args.filter, from_text=True), write=False,
-                         user=user, enforce=True)
+    count = _run(lambda tx: tx.count(c, args.filter, from_text=True), user, write=False)
     return json_response({"count": count})
 
 
@@ -117,7 +121,7 @@ def create_doc(c: str) -> Response:
     """Create one document."""
     user = guard(c, "create")
     body = json_body(request)
-    doc = _store().run(lambda tx: tx.create(c, body), user=user, enforce=True)
+    doc = _run(lambda tx: tx.create(c, body), user)
     return _doc_response(doc, 201, c)
 
 
@@ -139,7 +143,7 @@ def get_doc(c: str, doc_id: str) -> Response:
 
     for path in fields or ():
         _store().compiler(c).resolve(path)
-    doc = _store().run(read, write=False, user=user, enforce=True)
+    doc = _run(read, user, write=False)
     if doc is None:
         raise NotFound(f"no document {doc_id!r} in collection {c}")
     tag = etag(doc["_version"])
@@ -154,8 +158,7 @@ def replace_doc(c: str, doc_id: str) -> Response:
     user = guard(c, "update")
     version = if_match(request, _store().require_if_match)
     body = json_body(request)
-    doc = _store().run(lambda tx: tx.update(c, doc_id, body, if_version=version), user=user,
-                       enforce=True)
+    doc = _run(lambda tx: tx.update(c, doc_id, body, if_version=version), user)
     return _doc_response(doc)
 
 
@@ -167,8 +170,7 @@ def patch_doc(c: str, doc_id: str) -> Response:
     body = json_body(request, (dict, list))
     kind = "json" if request.mimetype == "application/json-patch+json" or isinstance(body, list) \
         else "merge"
-    doc = _store().run(lambda tx: tx.patch(c, doc_id, body, if_version=version, kind=kind),
-                       user=user, enforce=True)
+    doc = _run(lambda tx: tx.patch(c, doc_id, body, if_version=version, kind=kind), user)
     return _doc_response(doc)
 
 
@@ -177,7 +179,7 @@ def delete_doc(c: str, doc_id: str) -> Response:
     """Delete one document applying the reference strategies."""
     user = guard(c, "delete")
     version = if_match(request, _store().require_if_match)
-    _store().run(lambda tx: tx.delete(c, doc_id, if_version=version), user=user, enforce=True)
+    _run(lambda tx: tx.delete(c, doc_id, if_version=version), user)
     return Response(status=204)
 
 
@@ -190,8 +192,7 @@ def delete_docs(c: str) -> Response:
     if not args.filter and not everything:
         raise BadRequest("filter_required", f"refusing to delete every document of {c}",
                          hint="add a filter, or _all=true to delete everything")
-    deleted = _store().run(lambda tx: tx.delete_where(c, args.filter, from_text=True),
-                           user=user, enforce=True)
+    deleted = _run(lambda tx: tx.delete_where(c, args.filter, from_text=True), user)
     return json_response({"deleted": deleted})
 
 
@@ -238,8 +239,7 @@ def run_action(c: str, name: str, doc_id: str) -> Response:
     user = guard(c, "execute", action.right if action.right is not None
                  else schema.rights.get("update"))
     params = json_body(request) if request.get_data(cache=True) else {}
-    result = _store().run(lambda tx: meta.run_action(tx, c, action, doc_id, params),
-                          user=user, enforce=True)
+    result = _run(lambda tx: meta.run_action(tx, c, action, doc_id, params), user)
     return json_response(result)
 
 
