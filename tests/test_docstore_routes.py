@@ -157,6 +157,9 @@ def test_listing_options(client: FlaskClient) -> None:
     _error(client.post(f"{S}/plugins/_query", json={"filter": {"age": {"$gt": "x"}}}), 400,
            "invalid_value")
     _error(client.post(f"{S}/plugins/_query", json={"bogus": 1}), 400, "unknown_parameter")
+    for paging in ({"limit": -1}, {"offset": -5}, {"limit": "x"}, {"limit": 1.5},
+                   {"limit": True}, {"offset": 10**15}, {"cursor": 5}, {"sort": {"a": 1}}):
+        _error(client.post(f"{S}/plugins/_query", json=paging), 400, "invalid_value")
 
 
 def test_get_etag_and_reverse(client: FlaskClient) -> None:

@@ -41,7 +41,7 @@ def check_limit(value: Any, maximum: int, default: int, name: str = "_limit") ->
 
 
 def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not (isinstance(value, int) or (
+    if isinstance(value, bool) or not ((isinstance(value, int) and 0 <= value < 10**12) or (
             isinstance(value, str) and value.isdigit() and len(value) < 12)):
         raise BadRequest("invalid_value", f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
