@@ -6,11 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from flask import Flask
 from flask import g
 from flask import request
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from core_server.docstore.testing import store_app
 from core_server.security import User
@@ -98,6 +103,13 @@ def test_every_problem_is_listed_and_nothing_written(client: FlaskClient) -> Non
                      ("$.tags[1]", "type"), ("$.born", "type"), ("$.active", "type")}
     _error(client.post(f"{S}/plugins", json={"name": "x", "owner": uid, "_version": 3}), 422,
            "read_only_field")
+    nul = _error(client.post(f"{S}/plugins", json={"name": "a\x00", "owner": uid}), 422)
+    assert nul["details"] == [{"path": "$.name", "code": "nul_character"}]
+    _error(client.get(f"{S}/plugins", query_string={"name": "a\x00"}), 400, "invalid_value")
+    _error(client.get(f"{S}/plugins", query_string={"name.$like": "a\x00"}), 400,
+           "invalid_value")
+    _error(client.get(f"{S}/users/a%00b"), 404)
+    _error(client.put(f"{S}/users/{'x' * 100}", json={"login": "q"}), 404)
     long_city = _error(client.post(f"{S}/plugins", json={"name": "c", "owner": uid,
                                                          "city": "x" * 501}), 422)
     assert long_city["details"] == [{"path": "$.city", "code": "max_length", "limit": 500}]
@@ -396,3 +408,40 @@ def test_unreachable_database_is_503(tmp_path: Path) -> None:
         _error(client.get(f"{S}/users"), 503, "db_unavailable")
         assert client.get("/api/_health?deep=1").status_code == 503
         assert client.get("/api/_health").status_code == 200
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats()
+                     | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.sampled_from(["name", "age", "owner", "tags", "$or",
+                                                       "$gt", "meta", "_id", "x'y", "filter",
+                                                       "sort", "limit", "ops", "op"]),
+                                       inner, max_size=4), max_leaves=8)
+_keys = st.sampled_from(["name", "age.$gt", "tags[$in]", "_limit", "_sort", "_cursor", "age",
+                         "meta.color", "x'; --", "_offset", "fields", "born.$lt", "$or"])
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=_json, query=st.dictionaries(_keys, st.text(max_size=6), max_size=3))
+def test_garbage_never_500(client: FlaskClient, body: Any, query: dict[str, str]) -> None:
+    uid = client.get(f"{S}/users?login=fuzz").json["items"]
+    owner = uid[0]["_id"] if uid else _user(client, "fuzz")
+    calls = [("post", f"{S}/plugins"), ("post", f"{S}/plugins/_query"), ("post", f"{S}/_batch"),
+             ("put", f"{S}/users/{owner}"), ("patch", f"{S}/users/{owner}"),
+             ("post", f"{S}/plugins/_check")]
+    for method, url in calls:
+        data = orjson.dumps(body) if _encodable(body) else b"["
+        response = getattr(client, method)(url, data=data, content_type="application/json")
+        assert response.status_code < 500, (method, url, body, response.json)
+    for url in (f"{S}/plugins", f"{S}/plugins/_count", f"{S}/users/{owner}"):
+        response = client.get(url, query_string=query)
+        assert response.status_code < 500, (url, query, response.json)
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+        return True
+    except TypeError:
+        return False

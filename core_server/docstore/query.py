@@ -64,7 +64,7 @@ def _convert(kind: str, value: Any, from_text: bool) -> Any:
             return {"true": True, "false": False, "1": True, "0": False}.get(value.lower(),
                                                                              _INVALID)
     if kind in ("string", "ref"):
-        return value if isinstance(value, str) else _INVALID
+        return value if isinstance(value, str) and "\x00" not in value else _INVALID
     if kind == "datetime":
         normal = parse_datetime(value)
         return _INVALID if normal is None else normal
@@ -207,8 +207,8 @@ class Compiler:
             clause = self._in(field, value, text)
             return _negate(clause) if op == "$nin" else clause
         if op in ("$like", "$regex", "$reg"):
-            if field.element_type not in ("string", "ref", "datetime") or not isinstance(value,
-                                                                                          str):
+            if field.element_type not in ("string", "ref", "datetime") or not isinstance(
+                    value, str) or "\x00" in value:
                 raise BadRequest("invalid_value", f"{op} needs a string pattern on a text field")
             return self._element(field, lambda e: self.dialect.like(e, value) if op == "$like"
                                  else self.dialect.regex(e, check_regex(value)))
@@ -342,7 +342,9 @@ def decode_cursor(token: str, signature: str, size: int) -> list[Any]:
     try:
         data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         values = data["v"]
-        ok = data["s"] == signature and isinstance(values, list) and len(values) == size
+        ok = data["s"] == signature and isinstance(values, list) and len(values) == size and all(
+            v is None or (isinstance(v, (int, float, str)) and "\x00" not in str(v)
+                          and abs(v if not isinstance(v, str) else 0) < 2**63) for v in values)
     except (ValueError, TypeError, KeyError):
         ok = False
     if not ok:

@@ -108,6 +108,8 @@ class Transaction:
 
     def _row(self, collection: str, doc_id: str, for_update: bool = False) -> Any:
         layout = self.layout(collection)
+        if not isinstance(doc_id, str) or "\x00" in doc_id or len(doc_id) > 64:
+            return None  # cannot be an id; some databases refuse such text outright
         stmt = sa.select(*self.columns(layout)).where(layout.table.c._id == str(doc_id))
         if for_update:
             stmt = stmt.with_for_update()

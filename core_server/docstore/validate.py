@@ -150,6 +150,18 @@ def _object(fields: dict[str, Field], doc: dict[str, Any], path: str, errors: li
     return out
 
 
+def _nul_characters(value: Any, path: str) -> list[Problem]:
+    """NUL characters cannot be stored in PostgreSQL JSONB and compare oddly in SQLite."""
+    if isinstance(value, str):
+        return [{"path": path, "code": "nul_character"}] if "\x00" in value else []
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nul_characters(v, f"{path}[{i}]")]
+    if isinstance(value, dict):
+        found = [{"path": f"{path}.{k}", "code": "nul_character"} for k in value if "\x00" in k]
+        return found + [p for k, v in value.items() for p in _nul_characters(v, f"{path}.{k}")]
+    return []
+
+
 def validate(collection: Collection, doc: Any, *, partial: bool = False,
              allow_auto: bool = False) -> tuple[dict[str, Any], list[Problem]]:
     """Validate a whole document; return the normalised document and every problem.
@@ -166,6 +178,7 @@ def validate(collection: Collection, doc: Any, *, partial: bool = False,
             value = body.pop(auto)
             if not allow_auto:
                 errors.append({"path": f"$.{auto}", "code": "read_only_field", "got": value})
+    errors += _nul_characters(body, "$")
     out = _object(collection.fields, body, "$", errors,
                   additional=collection.additional_properties, partial=partial,
                   indexed=frozenset(collection.index_paths()))
