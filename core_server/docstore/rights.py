@@ -4,26 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from core_server import security
 from core_server.docstore.schema import Collection
+from core_server.docstore.schema import Field
 from core_server.errors import Forbidden
 from core_server.security import User
-from core_server.security import allowed
+
+
+def may(collection: Collection, field: Field, action: str, user: User) -> bool:
+    """Whether ``user`` may ``read``/``write`` ``field`` (resource ``store:<c>.<field>``).
+
+    A config rule for the resource wins over the field's own ``rights`` where the security
+    module offers ``can()``; a field without rights is as open as its collection.
+    """
+    rule = field.rights.get(action)
+    can = getattr(security, "can", None)
+    if can is not None:
+        return bool(can(f"store:{collection.name}.{field.path}", action, rule, user,
+                        fallback=True))
+    return user.has_role("admin") or rule is None or security.allowed(user, rule)
 
 
 def hidden_paths(collection: Collection, user: User | None) -> set[str]:
     """Paths ``user`` may not read (``None`` user: trusted code, nothing hidden)."""
-    if user is None or user.has_role("admin"):
+    if user is None:
         return set()
-    return {f.path for f in collection.walk()
-            if "read" in f.rights and not allowed(user, f.rights["read"])}
+    return {f.path for f in collection.walk() if not may(collection, f, "read", user)}
 
 
 def protected_paths(collection: Collection, user: User | None) -> set[str]:
     """Paths ``user`` may not write."""
-    if user is None or user.has_role("admin"):
+    if user is None:
         return set()
-    return {f.path for f in collection.walk()
-            if "write" in f.rights and not allowed(user, f.rights["write"])}
+    return {f.path for f in collection.walk() if not may(collection, f, "write", user)}
 
 
 def readable(collection: Collection, user: User | None) -> Any:

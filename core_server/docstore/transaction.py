@@ -59,6 +59,7 @@ class Transaction:
         self.user = user
         self.enforce = enforce
         self.user_name = user.name if user is not None else SYSTEM_USER
+        self._hidden: dict[str, set[str]] = {}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -82,7 +83,11 @@ class Transaction:
         out: dict[str, Any] = {"_id": row._id, **body, "_version": row._version,
                                "_created_at": row._created_at, "_updated_at": row._updated_at,
                                "_created_by": row._created_by, "_updated_by": row._updated_by}
-        out = rights.strip(out, rights.hidden_paths(collection, self._rights_user()))
+        hidden = self._hidden.get(collection.name)
+        if hidden is None:  # once per collection and transaction, not per row
+            hidden = rights.hidden_paths(collection, self._rights_user())
+            self._hidden[collection.name] = hidden
+        out = rights.strip(out, hidden)
         return project(out, fields) if fields else out
 
     def _hook(self, collection: str, event: str, *args: Any) -> Any:
