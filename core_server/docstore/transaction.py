@@ -59,7 +59,7 @@ class Transaction:
         self.user = user
         self.enforce = enforce
         self.user_name = user.name if user is not None else SYSTEM_USER
-        self._hidden: dict[str, set[str]] = {}
+        self._hidden: dict[tuple[str, bool], set[str]] = {}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -83,10 +83,11 @@ class Transaction:
         out: dict[str, Any] = {"_id": row._id, **body, "_version": row._version,
                                "_created_at": row._created_at, "_updated_at": row._updated_at,
                                "_created_by": row._created_by, "_updated_by": row._updated_by}
-        hidden = self._hidden.get(collection.name)
+        key = (collection.name, self.enforce)
+        hidden = self._hidden.get(key)
         if hidden is None:  # once per collection and transaction, not per row
             hidden = rights.hidden_paths(collection, self._rights_user())
-            self._hidden[collection.name] = hidden
+            self._hidden[key] = hidden
         out = rights.strip(out, hidden)
         return project(out, fields) if fields else out
 
