@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core_server import config as config_mod
 from core_server import dbview
+from core_server import docstore
 from core_server import encoding
 from core_server import endpoints
 from core_server import errors
@@ -30,7 +31,7 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview)
+SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, docstore)
 
 
 def create_app(

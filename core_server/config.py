@@ -87,6 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
     # scaffold/deploy: a plugin folder must be able to replace an installed plugin of the same name
     Setting("core_server.entry_points", True,
             "discover installed plugins through entry points (false: only the plugin folders)"),
+    # document store (docstore branch)
+    Setting("store.max_batch_ops", 10000, "most operations in one POST /api/store/_batch"),
 )
 
 
