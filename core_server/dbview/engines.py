@@ -28,6 +28,8 @@ class Backend:
     """Defaults for any SQLAlchemy database; subclasses override what differs."""
 
     name = "generic"
+    #: test each pooled connection before use (a server may have dropped it); see SQLite
+    pre_ping = True
     #: exceptions that mean "the database said no" (the DBAPI's Error is added per engine)
     errors: tuple[type[BaseException], ...] = (sa.exc.SQLAlchemyError,)
 
@@ -75,6 +77,9 @@ class SQLiteBackend(Backend):
     """SQLite: read-write open (a missing file is an error, not a new empty DB), progress deadline."""
 
     name = "sqlite"
+    # a file has no server that could drop the connection: an open handle keeps working (even
+    # on a moved file) and a missing file fails on connect, so a ping per checkout buys nothing
+    pre_ping = False
 
     def prepare_url(self, url: URL) -> URL:
         database = url.database or ""
@@ -238,8 +243,9 @@ def sqlite_file(url: str | None) -> Path | None:
 
 def writer_engine(url: str) -> Engine:
     """An engine for the server's own database (``core_server.server_db``)."""
-    engine = sa.create_engine(url, pool_pre_ping=True)
-    backend_for(url).tune_writer(engine)
+    backend = backend_for(url)
+    engine = sa.create_engine(url, pool_pre_ping=backend.pre_ping)
+    backend.tune_writer(engine)
     return engine
 
 
@@ -256,7 +262,7 @@ class ConnectorEngine:
         self.backend = backend_for(url)
         self.url = url
         self.timeout_ms = timeout_ms
-        kwargs = {"pool_pre_ping": True, **options}
+        kwargs = {"pool_pre_ping": self.backend.pre_ping, **options}
         self.engine = sa.create_engine(self.backend.prepare_url(make_url(url)), **kwargs)
         self.backend.errors = (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error)
         self.compiled: dict[Any, Any] = {}
