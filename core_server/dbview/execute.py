@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -38,15 +37,24 @@ _CACHE_LIMIT = 512
 _IN_BIND = re.compile(r"\bin\s*:(\w+)", re.IGNORECASE)
 
 
-@contextmanager
-def db_errors(backend: Backend, where: str) -> Iterator[None]:
+class db_errors:  # noqa: N801 - used like the function it was: ``with db_errors(...):``
     """Translate database errors into 503/504/500 JSON errors naming ``where``."""
-    try:
-        yield
-    except ApiError:
-        raise
-    except backend.errors as exc:
-        raise _translate(backend, where, exc) from exc
+
+    __slots__ = ("backend", "where")
+
+    def __init__(self, backend: Backend, where: str) -> None:
+        self.backend = backend
+        self.where = where
+
+    def __enter__(self) -> None:
+        # a class, not @contextmanager: entered twice per query on the hot path
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> bool:
+        if exc is None or isinstance(exc, ApiError) or not isinstance(exc, self.backend.errors):
+            return False
+        raise _translate(self.backend, self.where, exc) from exc
 
 
 def _translate(backend: Backend, where: str, exc: BaseException) -> ApiError:
