@@ -101,9 +101,18 @@ class CookieSessions(SecureCookieSessionInterface):
 
     def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
         """An empty session when the cookie is absent, else Flask's verified one."""
-        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+        if app.secret_key and ("HTTP_COOKIE" not in request.environ  # no cookies to parse
+                               or self.get_cookie_name(app) not in request.cookies):
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        """Flask's, with the common case (empty, unchanged session, no Vary yet) done directly."""
+        if not session and not session.modified and "Vary" not in response.headers:
+            if session.accessed:  # what Flask adds in this case, without parsing a HeaderSet
+                response.headers["Vary"] = "Cookie"
+            return
+        super().save_session(app, session, response)
 
 
 def authenticate() -> None:
