@@ -174,7 +174,8 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
     backend = ce.backend
     statement, params = _driver_call(ce, stmt, binds)
     with db_errors(backend, where):
-        conn = ce.engine.raw_connection()  # pool checkout (+ pre-ping), no Connection wrapper
+        # no Connection wrapper; bounded reads may reuse an idle connection (SQLite)
+        conn = ce.engine.raw_connection() if stream else ce.checkout()
     try:
         with db_errors(backend, where):
             cursor = backend.cursor(conn, stream)
@@ -182,19 +183,22 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
             names = [d[0] for d in cursor.description] if cursor.description else []
             head = list(cursor.fetchmany(head_size)) if names else []
     except BaseException:
-        conn.close()
+        conn.close()  # never reused after an error
         raise
     exhausted = not stream or len(head) < head_size
     if exhausted:
-        _close(cursor, conn)
+        _close(cursor, conn, None if stream else ce)
         return Rows(names, head, iter(()), True)
     return Rows(names, head, _batches(conn, cursor, backend, where, batch_size), False)
 
 
-def _close(cursor: Any, conn: Any) -> None:
+def _close(cursor: Any, conn: Any, ce: ConnectorEngine | None = None) -> None:
     with suppress(Exception):  # a cursor of a failed transaction may refuse to close
         cursor.close()
-    conn.close()  # back to the pool, which rolls back
+    if ce is None:
+        conn.close()  # back to the pool, which rolls back
+    else:
+        ce.checkin(conn)
 
 
 def _batches(conn: Any, cursor: Any, backend: Backend, where: str,
