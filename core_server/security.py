@@ -171,6 +171,8 @@ def decisive_rule(resource: str, action: str, rule: Rule = None,
 
 
 def _for_action(rule: Rule, action: str) -> Rule:
+    if rule is None:  # the common case (no config rule, no own rule): skip the ABC check
+        return None
     if not (isinstance(rule, Mapping) and is_action_map(rule)):
         return rule
     for key in (action, WRITE if action in WRITE_ACTIONS else None, "*"):
