@@ -24,5 +24,8 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+docs: install
+	@$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 clean:
 	rm -rf $(VENV) _data/*.sqlite*

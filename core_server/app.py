@@ -21,6 +21,7 @@ from core_server import errors
 from core_server import introspection
 from core_server import openapi
 from core_server import requestlog
+from core_server import security
 from core_server.registry import Registry
 from core_server.registry import RegistryError
 from core_server.registry import discover
@@ -29,7 +30,7 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, endpoints, openapi, dbview)
+SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview)
 
 
 def create_app(
@@ -64,7 +65,7 @@ def create_app(
     pre = config_mod.merge(config_mod.merge(config_mod.merge(config_mod.defaults(), file_layer),
                                             env_layer), top)
     dirs = _plugins_dirs(plugins_dirs, environ, pre)
-    registry = discover(dirs, entry_points=entry_points)
+    registry = discover(dirs, entry_points=entry_points and bool(pre["core_server"]["entry_points"]))
     plugin_layers = [{name: p.config} for name, p in registry.plugins.items() if p.config]
     cfg = config_mod.load([*plugin_layers, file_layer, env_layer, top], environ=environ)
 

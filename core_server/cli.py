@@ -7,11 +7,14 @@ import logging
 import sys
 from collections.abc import Callable
 from typing import Any
+from typing import NoReturn
 
 import click
 from flask import Flask
 
+from core_server.config import REDACTED
 from core_server.config import SETTINGS
+from core_server.config import Config
 from core_server.config import ConfigError
 from core_server.registry import RegistryError
 
@@ -108,10 +111,11 @@ def config(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str
     if as_json:
         click.echo(json.dumps(merged, indent=2, default=str))
         return
+    shown = Config(merged)  # secrets and password hashes are *** in the table too
     for setting in SETTINGS:
-        value = cfg.get_path(setting.key)
-        shown = "***" if setting.key in cfg.secrets else json.dumps(value, default=str)
-        click.echo(f"{setting.key} = {shown}\n    {setting.help}")
+        value = shown.get_path(setting.key)
+        text = REDACTED if value == REDACTED else json.dumps(value, default=str)
+        click.echo(f"{setting.key} = {text}\n    {setting.help}")
 
 
 @main.command("demo-data")
@@ -148,3 +152,136 @@ def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
         for error in plugin.errors:
             click.echo(f"    {error}")
     sys.exit(1 if failed else 0)
+
+
+@main.command("hash-password")
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read the password from the first line of standard input (for scripts).")
+@click.option("--method", default="scrypt", show_default=True,
+              help="werkzeug hash method, e.g. scrypt or pbkdf2:sha256.")
+def hash_password(from_stdin: bool, method: str) -> None:
+    """Print a password hash for core_server.security.users[].password."""
+    from core_server.userstore import hash_password as make_hash
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        click.secho("error: the password is empty", fg="red", err=True)
+        sys.exit(2)
+    try:
+        click.echo(make_hash(password, method))
+    except ValueError as exc:  # werkzeug rejects unknown methods
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
+
+
+# --- scaffold and deploy (library code in core_server/scaffold/ and core_server/compose.py) ---
+
+
+def _interactive() -> bool:
+    """Prompt for missing options only when a person is at the terminal."""
+    return sys.stdin.isatty()
+
+
+class _PromptOption(click.Option):
+    """An option that prompts (with its default) when interactive and takes the default when not."""
+
+    def prompt_for_value(self, ctx: click.Context) -> Any:
+        if not _interactive():
+            return self.get_default(ctx)
+        return super().prompt_for_value(ctx)
+
+
+def _fail(message: str) -> NoReturn:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(2)
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--dir", "directory", default=".", show_default=True,
+              type=click.Path(file_okay=False), help="Folder in which the NAME folder is created.")
+@click.option("--description", cls=_PromptOption, prompt="Description",
+              default="A core_server plugin", help="One line for package.json and pyproject.toml.")
+@click.option("--author", cls=_PromptOption, prompt="Author", default="",
+              help="Author name for package.json and pyproject.toml.")
+def new_plugin(name: str, directory: str, description: str, author: str) -> None:
+    """Create the plugin project NAME (TDP backend-library layout) with passing tests."""
+    from core_server.scaffold import ScaffoldError
+    from core_server.scaffold import new_plugin as create
+
+    try:
+        created = create(name, directory, description=description, author=author)
+    except ScaffoldError as exc:
+        _fail(str(exc))
+    for warning in created.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    for file in created.files:
+        click.echo(f"  created {file.relative_to(created.root.parent)}")
+    click.echo(f"next: cd {created.root} && pip install -e . && pytest")
+
+
+@main.command("add-extension")
+@click.argument("type")
+@click.argument("id")
+@click.option("--plugin", "plugin_dir", default=".", show_default=True,
+              type=click.Path(file_okay=False, exists=True),
+              help="The plugin project (or package) folder.")
+@click.option("--module", help="Module name inside the package (default: ID).")
+@click.option("--config-key", help="Config section a connector reads dburl from (default: plugin).")
+@click.option("--base", help="db-connector-extension: the connector whose engine it shares.")
+@click.option("--force", is_flag=True, help="Overwrite an existing module file.")
+def add_extension(type: str, id: str, plugin_dir: str, module: str | None,
+                  config_key: str | None, base: str | None, force: bool) -> None:
+    """Add extension ID of TYPE (e.g. db-connector, namespace; TDP names work) to a plugin."""
+    from core_server.scaffold import ScaffoldError
+    from core_server.scaffold import add_extension as add
+
+    try:
+        added = add(type, id, plugin_dir, module=module, config_key=config_key, base=base,
+                    force=force)
+    except ScaffoldError as exc:
+        _fail(str(exc))
+    for file in added.written:
+        click.echo(f"  wrote {file}")
+    state = "registered" if added.registered else "already registered"
+    click.echo(f"{added.type} {added.id!r} ({added.module}) {state}")
+    for note in added.notes:
+        click.echo(f"  note: {note}")
+
+
+@main.command()
+@app_options
+@click.option("--output", default="docker-compose.yml", show_default=True,
+              type=click.Path(dir_okay=False), help="The merged compose file.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if --output is not up to date.")
+def compose(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
+            strict: bool | None, output: str, check: bool) -> None:
+    """Merge the deploy/docker-compose.partial.yml of the core and every plugin."""
+    from pathlib import Path
+
+    from core_server import compose as compose_mod
+
+    app = build_app(config_file, plugins_dirs, data_dir, strict)
+    registry = app.extensions["core_server"].registry
+    found = compose_mod.sources(registry)
+    if not any(source.name == "core_server" for source in found):
+        click.secho(f"warning: no {compose_mod.PARTIAL} beside the core_server package (an "
+                    "installed wheel has none): the api service comes only from plugins",
+                    fg="yellow", err=True)
+    try:
+        text = compose_mod.render(found)
+    except compose_mod.ComposeError as exc:
+        _fail(str(exc))
+    target = Path(output)
+    if check:
+        diff = compose_mod.diff(target, text)
+        if diff:
+            click.echo(diff + f"\n{output} is out of date: run core-server compose", err=True)
+            sys.exit(1)
+        click.echo(f"{output} is up to date")
+        return
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output} from the partials of {', '.join(s.name for s in found)}")

@@ -23,6 +23,8 @@ import yaml
 
 ENV_PREFIX = "CORE_SERVER__"
 REDACTED = "***"
+#: Keys whose values are shown as ``***`` even when written in plain text (password hashes).
+SENSITIVE_KEYS = frozenset({"password", "secret_key"})
 _REFERENCE = re.compile(r"\$\{([^}]+)\}")
 _MISSING = object()
 
@@ -75,6 +77,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dbview.return_query", "admin",
             "access rule of users who may see a view's SQL with _return_query"),
     Setting("dbview.demo_rows", 1000, "rows of the generated demo tables (core-server demo-data)"),
+    # security (users, sessions, tokens, CSRF)
+    Setting("core_server.security.session_max_age", 24 * 3600,
+            "lifetime of a login session cookie in seconds"),
+    Setting("core_server.security.cookie_secure", False,
+            "send the session cookie over HTTPS only (set behind TLS)"),
+    Setting("core_server.security.trusted_origins", [],
+            "other origins (https://host:port) whose pages may write with the session cookie"),
+    # scaffold/deploy: a plugin folder must be able to replace an installed plugin of the same name
+    Setting("core_server.entry_points", True,
+            "discover installed plugins through entry points (false: only the plugin folders)"),
 )
 
 
@@ -112,13 +124,22 @@ class Config(dict[str, Any]):
         return section if isinstance(section, dict) else {}
 
     def redacted(self) -> dict[str, Any]:
-        """A deep copy with every secret replaced by ``"***"``."""
+        """A deep copy with every secret (and every :data:`SENSITIVE_KEYS` value) as ``"***"``."""
         tree = copy.deepcopy(dict(self))
         for path in self.secrets:
             parts = path.split(".")
             if _get_path(tree, parts) is not _MISSING:
                 _set_path(tree, parts, REDACTED)
-        return tree
+        return _redact_sensitive(tree)  # type: ignore[no-any-return]
+
+
+def _redact_sensitive(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: REDACTED if k in SENSITIVE_KEYS and v is not None else _redact_sensitive(v)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_redact_sensitive(v) for v in node]
+    return node
 
 
 def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -35,15 +35,15 @@ def default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy / pandas scalars
+    if hasattr(value, "columns") and hasattr(value, "to_dict"):  # a DataFrame
+        return value.to_dict("records")
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # numpy / pandas scalars
         item = value.item()
         if isinstance(item, float) and (math.isnan(item) or math.isinf(item)):
             return None
         return item
-    if hasattr(value, "tolist"):
+    if hasattr(value, "tolist"):  # arrays, Series, Index
         return value.tolist()
-    if hasattr(value, "to_dict"):  # a DataFrame
-        return value.to_dict("records")
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 

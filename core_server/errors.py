@@ -148,6 +148,15 @@ class ApiRequest(Request):
                            hint="send Content-Type: application/json")
         raise BadRequest("malformed_json", f"the request body is not valid JSON: {e}")
 
+    def json_body(self) -> Any:
+        """The parsed JSON body; None when the body is empty.
+
+        :raises ApiError: 415 for a body that is not ``application/json``, 400 for invalid JSON.
+        """
+        if not self.get_data(cache=True):
+            return None
+        return self.get_json()
+
 
 def error_response(error: ApiError) -> Response:
     """Render ``error`` as a JSON response (also usable outside the handlers)."""
@@ -176,7 +185,7 @@ def _from_http_exception(exc: HTTPException) -> ApiError:
         message = f"no route for {request.method} {request.path}"
         hint = "GET /api/openapi.json lists every route"
     elif status == 405:
-        allowed = exc.valid_methods if hasattr(exc, "valid_methods") else None  # type: ignore[attr-defined]
+        allowed = getattr(exc, "valid_methods", None)
         message = f"method {request.method} is not allowed on {request.path}"
         if allowed:
             hint = "allowed: " + ", ".join(sorted(allowed))

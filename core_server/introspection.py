@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata
+from typing import Any
 
 from flask import Blueprint
 from flask import Response
 from flask import request
 
+from core_server import security
 from core_server.encoding import json_response
 from core_server.state import current_state
 
@@ -48,12 +50,34 @@ def version_info() -> Response:
 
 @blueprint.get("/_plugins")
 def plugins() -> Response:
-    """Every plugin with its extensions, status and errors."""
+    """Every plugin with its extensions, status and errors.
+
+    On a server with users, only admins (or whom the rule ``server:plugins`` names) see paths,
+    descs and error texts; everyone else sees names, versions, status and extension ids.
+    """
     registry = current_state().registry
-    return json_response([p.to_dict() for p in registry.plugins.values()])
+    found = [p.to_dict() for p in registry.plugins.values()]
+    if not security.can("server:plugins", rule=_admin_if_secured()):
+        found = [_summary(p) for p in found]
+    return json_response(found)
+
+
+def _summary(plugin: dict[str, Any]) -> dict[str, Any]:
+    return {"name": plugin["name"], "version": plugin["version"], "status": plugin["status"],
+            "errors": len(plugin["errors"]),
+            "extensions": [{"type": e["type"], "id": e["id"]} for e in plugin["extensions"]]}
 
 
 @blueprint.get("/_config")
 def config() -> Response:
-    """The merged configuration with secrets shown as ``***``."""
+    """The merged configuration with secrets shown as ``***``.
+
+    On a server with users it is for admins only (config rule ``server:config`` to change that).
+    """
+    security.check("server:config", "read", rule=_admin_if_secured())
     return json_response(current_state().config.redacted())
+
+
+def _admin_if_secured() -> security.Rule:
+    # Without users nobody can log in, so the details are everyone's (the local demo).
+    return security.ADMIN_ROLE if security.secured() else None

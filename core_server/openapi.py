@@ -89,7 +89,8 @@ def build_spec(app: Flask, server_url: str = "/") -> dict[str, Any]:
     for contribute in state.openapi:
         fragment = contribute()
         spec["paths"].update(fragment.get("paths", {}))
-        spec["components"]["schemas"].update(fragment.get("components", {}).get("schemas", {}))
+        for section, entries in fragment.get("components", {}).items():
+            spec["components"].setdefault(section, {}).update(entries)
         spec["tags"].extend(t for t in fragment.get("tags", []) if t not in spec["tags"])
     return spec
 

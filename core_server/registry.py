@@ -9,6 +9,7 @@ Failures never stop discovery: they are recorded on the :class:`Plugin` and repo
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import importlib.metadata
 import json
@@ -230,7 +231,7 @@ class Registry:
         return iter(self.list())
 
     @property
-    def failed(self) -> list[Plugin]:
+    def failed(self) -> builtins.list[Plugin]:
         """Plugins that recorded errors."""
         return [p for p in self.plugins.values() if p.errors]
 
@@ -279,7 +280,11 @@ def _entry_point_candidates() -> Iterator[_Candidate]:
             version = dist.version if dist else "0.0.0"
             config_ep = configs.get(ep.name)
             yield _Candidate(ep.name, ep.value, f"entry-point:{group}", version, ep.load,
-                             (lambda e=config_ep: e.load()()) if config_ep else None)
+                             _config_loader(config_ep) if config_ep else None)
+
+
+def _config_loader(ep: importlib.metadata.EntryPoint) -> Callable[[], dict[str, Any]]:
+    return lambda: dict(ep.load()() or {})
 
 
 def _folder_candidates(plugins_dirs: Iterable[str | Path]) -> Iterator[_Candidate]:

@@ -9,6 +9,16 @@ Fixtures:
 - ``db_url``: a fresh, empty database namespace, parametrized over ``sqlite``, ``postgresql`` and
   ``mysql`` (DSNs from ``CORE_SERVER_TEST_PG`` / ``CORE_SERVER_TEST_MYSQL``). Unset DSNs skip
   locally; with ``CORE_SERVER_REQUIRE_DBS=1`` (CI) they fail instead.
+
+Users (see :func:`users_config`, :func:`login`, :func:`create_token`, :func:`bearer`)::
+
+    @pytest.fixture
+    def app_config():
+        return users_config(anonymous_read=False, rules={"db:mydb/*": {"read": "analyst"}})
+
+    def test_analyst_reads(client):
+        login(client, "analyst")           # password "analyst-password"
+        assert client.get("/api/db/mydb/mytable").status_code == 200
 """
 
 from __future__ import annotations
@@ -19,7 +29,9 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
+from collections.abc import Mapping
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +39,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
 
 from core_server.app import create_app
 from core_server.registry import Registry
@@ -141,3 +154,67 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh empty database on each backend (see module docs)."""
     with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+# --- users ------------------------------------------------------------------------------------
+
+#: The users :func:`users_config` creates by default: name -> roles. Passwords: ``<name>-password``.
+DEFAULT_USERS: dict[str, list[str]] = {"admin": ["admin"], "analyst": ["analyst"], "viewer": []}
+
+
+def password_of(name: str) -> str:
+    """The password :func:`users_config` gives user ``name``."""
+    return f"{name}-password"
+
+
+@cache
+def quick_hash(password: str) -> str:
+    """A werkzeug hash that is fast to check (tests only; real users get scrypt)."""
+    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+
+
+def users_config(users: Mapping[str, list[str]] | None = None, **security: Any) -> dict[str, Any]:
+    """Config with users (default :data:`DEFAULT_USERS`) and more ``core_server.security`` keys.
+
+    :param users: name -> roles; each password is :func:`password_of` the name.
+    :param security: e.g. ``anonymous_read=False``, ``rules={...}``.
+    """
+    entries = [{"name": name, "password": quick_hash(password_of(name)), "roles": list(roles)}
+               for name, roles in (DEFAULT_USERS if users is None else users).items()]
+    return {"core_server": {"security": {"users": entries, **security}}}
+
+
+def login(client: FlaskClient, name: str, password: str | None = None, *,
+          csrf: bool = True) -> dict[str, Any]:
+    """Log ``client`` in as ``name`` (asserting success) and return the login answer.
+
+    :param csrf: send the session's CSRF token with every later request of ``client``, as a
+        browser page of the server would; False to test the CSRF check itself.
+    """
+    response = client.post("/api/login", json={"username": name,
+                                               "password": password or password_of(name)})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body: dict[str, Any] = response.get_json()
+    if csrf:
+        client.environ_base["HTTP_X_CSRF_TOKEN"] = body["csrf_token"]
+    return body
+
+
+def logout(client: FlaskClient) -> None:
+    """Log ``client`` out."""
+    response = client.post("/api/logout")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    client.environ_base.pop("HTTP_X_CSRF_TOKEN", None)
+
+
+def create_token(client: FlaskClient, **body: Any) -> dict[str, Any]:
+    """Create an API token with the logged-in ``client``: ``{"token", "id", "expires", "name"}``."""
+    response = client.post("/api/tokens", json=body)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def bearer(token: str | Mapping[str, Any]) -> dict[str, str]:
+    """Headers that authenticate with ``token`` (the string, or :func:`create_token`'s answer)."""
+    value = token if isinstance(token, str) else token["token"]
+    return {"Authorization": f"Bearer {value}"}

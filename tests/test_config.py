@@ -10,6 +10,8 @@ from core_server.config import ConfigError
 from core_server.testing import temporary_plugin
 
 PLUGIN = "def register(r):\n    pass\n"
+# The user store only accepts password hashes (a cheap one: tests need no slow hashing).
+ADMIN_HASH = "pbkdf2:sha256:1000$salt$" + "0" * 64
 
 
 def make(tmp_path: Path, plugin_config: dict | None = None, file: dict | None = None,
@@ -66,12 +68,12 @@ def test_env_secret_resolved_and_redacted(tmp_path: Path) -> None:
     cfg = make(tmp_path, file={"cfgplugin": {"password": {"$env": "MY_PW"}},
                                "core_server": {"security": {"users": [
                                    {"name": "admin", "password": {"$env": "ADMIN_PW"}}]}}},
-               env={"MY_PW": "s3cret", "ADMIN_PW": "adminpw"})
+               env={"MY_PW": "s3cret", "ADMIN_PW": ADMIN_HASH})
     assert cfg.view("cfgplugin")["password"] == "s3cret"
     redacted = cfg.redacted()
     assert redacted["cfgplugin"]["password"] == "***"
     assert redacted["core_server"]["security"]["users"][0]["password"] == "***"
-    assert "s3cret" not in json.dumps(redacted) and "adminpw" not in json.dumps(redacted)
+    assert "s3cret" not in json.dumps(redacted) and ADMIN_HASH not in json.dumps(redacted)
 
 
 def test_file_secret(tmp_path: Path) -> None:

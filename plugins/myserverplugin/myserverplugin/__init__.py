@@ -10,3 +10,16 @@ def register(registry):
     registry.append('tdp-sql-database-extension', 'mydb_extension', 'myserverplugin.mydb_extension',
                     {'base': 'mydb'})
     # generator-phovea:end
+    # custom endpoints (core_server security issue): /api/proxy/...
+    registry.append('endpoint', 'planets', 'myserverplugin.endpoints',
+                    {'route': 'planets', 'factory': 'create_list',
+                     'description': 'the planets; ?min_moons=N filters'})
+    registry.append('endpoint', 'planet', 'myserverplugin.endpoints',
+                    {'route': 'planets/{planet_id:int}', 'factory': 'create_one',
+                     'description': 'one planet by id'})
+    registry.append('endpoint', 'greet', 'myserverplugin.endpoints',
+                    {'route': 'greet/{name}', 'methods': ['GET', 'POST'],
+                     'description': 'a greeting; POST {"lang": "de"} needs a login'})
+    registry.append('endpoint', 'whoami', 'myserverplugin.endpoints',
+                    {'route': 'whoami', 'factory': 'create_whoami', 'security': 'authenticated',
+                     'description': 'the caller (401 for anonymous users)'})

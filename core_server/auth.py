@@ -1,0 +1,215 @@
+"""Authentication of each request (session cookie or Bearer token) and the CSRF check.
+
+A ``before_request`` hook sets ``g.user`` (a :class:`~core_server.security.User`) and ``g.auth``
+(``"session"``, ``"token"``, ``"request"`` or None for anonymous). Cookie-authenticated writes under
+``/api`` must prove they come from this site: an ``X-CSRF-Token`` header equal to the token of the
+session (returned by ``/api/login`` and ``/api/loggedinas``, and readable by scripts in the
+``core_server_csrf`` cookie), or an ``Origin`` (else ``Referer``) equal to the server's own
+origin or one of ``core_server.security.trusted_origins``. Bearer-token requests need neither:
+browsers never attach tokens on their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Flask
+from flask import g
+from flask import request
+from flask import session
+
+from core_server.config import ConfigError
+from core_server.errors import ApiError
+from core_server.errors import Unauthorized
+from core_server.security import ANONYMOUS
+from core_server.security import SAFE_METHODS
+from core_server.security import User
+from core_server.security import allowed
+from core_server.security import is_action_map
+from core_server.state import current_state
+from core_server.state import state_of
+from core_server.tokens import TokenStore
+from core_server.userstore import as_user
+from core_server.userstore import load_providers
+
+log = logging.getLogger("core_server.security")
+
+SESSION_COOKIE = "core_server_session"
+CSRF_COOKIE = "core_server_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+#: Endpoints that are writes by method only (TDP clients POST to loggedinas).
+CSRF_EXEMPT = frozenset({"auth.loggedinas"})
+
+
+@dataclass
+class SecurityState:
+    """``state.security``: the user stores, the token store and the CSRF settings."""
+
+    providers: list[Any]
+    tokens: TokenStore
+    trusted_origins: frozenset[str]
+
+    @property
+    def has_users(self) -> bool:
+        """Whether anyone can log in at all."""
+        return bool(self.providers)
+
+    def login(self, name: str, password: str) -> User | None:
+        """The user whose password matches, asking each store in order."""
+        for provider in self.providers:
+            user = as_user(provider.login(name, password))
+            if user is not None:
+                return user
+        return None
+
+    def load(self, name: str) -> User | None:
+        """The user ``name`` with current roles, from the first store that knows them."""
+        for provider in self.providers:
+            user = as_user(provider.load(name))
+            if user is not None:
+                return user
+        return None
+
+    def from_request(self) -> User | None:
+        """A user vouched for by the request itself (providers with ``load_from_request``)."""
+        for provider in self.providers:
+            loader = getattr(provider, "load_from_request", None)
+            user = as_user(loader(request)) if callable(loader) else None
+            if user is not None:
+                return user
+        return None
+
+
+def authenticate() -> None:
+    """Set ``g.user``/``g.auth`` from the Bearer token or the session; then check CSRF."""
+    security: SecurityState = current_state().security
+    g.user, g.auth = ANONYMOUS, None
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    # Other schemes (e.g. Basic from an authenticating proxy) are not ours to judge.
+    if scheme.lower() == "bearer":
+        g.user, g.auth = _token_user(security, credentials.strip()), "token"
+    elif session.get("user"):
+        user = security.load(session["user"])
+        if user is None:  # removed from the user store since the login
+            session.clear()
+        else:
+            g.user, g.auth = user, "session"
+    else:
+        user = security.from_request()
+        if user is not None:
+            g.user, g.auth = user, "request"
+    check_csrf()
+
+
+def _token_user(security: SecurityState, token: str) -> User:
+    if not token:
+        raise Unauthorized("the Authorization header has no token",
+                           hint="send Authorization: Bearer <token>")
+    info = security.tokens.verify(token)
+    user = security.load(info.user)
+    if user is None:
+        raise Unauthorized(f"the user of this API token ({info.user!r}) no longer exists")
+    g.token_id = info.id
+    return user
+
+
+def check_csrf() -> None:
+    """Refuse a cookie-authenticated write (or a login) that may come from another site."""
+    if request.method in SAFE_METHODS or request.endpoint in CSRF_EXEMPT:
+        return
+    if not _is_api_path():
+        return
+    logging_in = request.endpoint == "auth.login"
+    if g.auth != "session" and not logging_in:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    expected = session.get("csrf")
+    if sent and expected and hmac.compare_digest(sent.encode(), expected.encode()):
+        return
+    origin = request.headers.get("Origin") or _origin_of(request.headers.get("Referer"))
+    if origin is None and logging_in:
+        return  # a client without a session logs in; only a foreign page is refused
+    if origin is not None and origin.lower() in _own_origins():
+        return
+    hint = (f"send the {CSRF_HEADER} header from /api/login (or the {CSRF_COOKIE} cookie), "
+            "or use Authorization: Bearer <token>")
+    if origin is not None:  # often a TLS proxy in front that the server does not know about
+        hint += (f"; the page's origin {origin} is not {request.scheme}://{request.host}: behind "
+                 "a proxy set core_server.proxy_fix, or list it in "
+                 "core_server.security.trusted_origins")
+    raise ApiError(403, "csrf_failed",
+                   f"cross-site request refused for {request.method} {request.path}", hint=hint)
+
+
+def _is_api_path() -> bool:
+    return "/api/" in (request.script_root + request.path).rstrip("/") + "/"
+
+
+def _origin_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def _own_origins() -> set[str]:
+    security: SecurityState = current_state().security
+    return {f"{request.scheme}://{request.host}".lower(), *security.trusted_origins}
+
+
+def session_expiry() -> str:
+    """When a session started now ends (ISO-8601), for the login answer."""
+    from flask import current_app
+
+    end = dt.datetime.now(dt.UTC) + current_app.permanent_session_lifetime
+    return end.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _validate_rules(rules: Any) -> None:
+    # A typo in a rule should stop the start, not turn every check into a 500.
+    if not isinstance(rules, dict):
+        raise ConfigError("core_server.security.rules must map resource names to rules")
+    for resource, rule in rules.items():
+        entries = rule.values() if isinstance(rule, dict) and is_action_map(rule) else [rule]
+        for entry in entries:
+            try:
+                allowed(ANONYMOUS, entry, resource)
+            except TypeError as exc:
+                raise ConfigError(f"core_server.security.rules[{resource!r}]: {exc}") from None
+
+
+def init_app(app: Flask) -> None:
+    """Load the user stores, open the token store, install the hook and the routes."""
+    from core_server import auth_routes
+
+    state = state_of(app)
+    security = state.config.view("core_server").get("security", {})
+    _validate_rules(security.get("rules") or {})
+    with app.app_context():
+        providers = load_providers(security.get("users") or [], state.registry)
+    tokens = TokenStore(state.config.get_path("core_server.server_db"), app.config["SECRET_KEY"],
+                        security.get("token_max_age") or 30 * 24 * 3600)
+    try:
+        tokens.create_table()
+    except sa.exc.SQLAlchemyError as exc:  # the server starts; tokens answer 503 until the DB is up
+        log.warning("cannot create the token table in core_server.server_db: %s", exc)
+    origins = frozenset(o.rstrip("/").lower() for o in security.get("trusted_origins") or [])
+    state.security = SecurityState(providers, tokens, origins)
+    if providers and not state.config.get_path("core_server.secret_key"):
+        log.warning("core_server.secret_key is not set: sessions and API tokens end with this "
+                    "process")
+    app.config.update(
+        SESSION_COOKIE_NAME=SESSION_COOKIE, SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(security.get("cookie_secure")),
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=int(security.get("session_max_age")
+                                                             or 86400)))
+    app.before_request(authenticate)
+    app.register_blueprint(auth_routes.blueprint)
+    state.openapi.append(auth_routes.openapi_fragment)
+    state.health_checks["server_db"] = tokens.ping
