@@ -18,6 +18,7 @@ from core_server import dbview
 from core_server import encoding
 from core_server import endpoints
 from core_server import errors
+from core_server import idtypes
 from core_server import introspection
 from core_server import openapi
 from core_server import requestlog
@@ -30,7 +31,7 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview)
+SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, idtypes)
 
 
 def create_app(

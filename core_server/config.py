@@ -87,6 +87,9 @@ SETTINGS: tuple[Setting, ...] = (
     # scaffold/deploy: a plugin folder must be able to replace an installed plugin of the same name
     Setting("core_server.entry_points", True,
             "discover installed plugins through entry points (false: only the plugin folders)"),
+    # id types and mapping (core_server/idtypes)
+    Setting("idtypes.max_ids", 1_000_000,
+            "most ids one /api/idtype request may map, assign or unmap (400 too_many_ids above)"),
 )
 
 

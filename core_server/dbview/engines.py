@@ -28,6 +28,8 @@ class Backend:
     """Defaults for any SQLAlchemy database; subclasses override what differs."""
 
     name = "generic"
+    #: most bound parameters one statement may carry (id lists are chunked to fit)
+    max_binds = 999
     #: exceptions that mean "the database said no" (the DBAPI's Error is added per engine)
     errors: tuple[type[BaseException], ...] = (sa.exc.SQLAlchemyError,)
 
@@ -75,6 +77,8 @@ class SQLiteBackend(Backend):
     """SQLite: read-write open (a missing file is an error, not a new empty DB), progress deadline."""
 
     name = "sqlite"
+    # SQLITE_MAX_VARIABLE_NUMBER: 999 before SQLite 3.32, 32766 since
+    max_binds = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
     def prepare_url(self, url: URL) -> URL:
         database = url.database or ""
@@ -141,6 +145,7 @@ class PostgresBackend(Backend):
     """PostgreSQL: ``SET statement_timeout`` once per connection."""
 
     name = "postgresql"
+    max_binds = 65535  # the wire protocol counts parameters in 16 bits
 
     def install_timeout(self, engine: Engine, timeout_ms: int, query: str | None) -> None:
         statement = (query or "SET statement_timeout TO {}").format(int(timeout_ms))
@@ -175,6 +180,7 @@ class MySQLBackend(Backend):
     """MariaDB (``max_statement_time``, seconds) and MySQL (``max_execution_time``, ms)."""
 
     name = "mysql"
+    max_binds = 65535  # prepared statements (pymysql binds client-side, but stay portable)
     _TIMEOUT_CODES = frozenset({1969, 3024, 1317, 1028})
     _UNAVAILABLE_CODES = frozenset({2002, 2003, 2006, 2013, 2055})
 
