@@ -99,19 +99,32 @@ class MappingGraph:
         return None
 
     def map(self, path: list[str], ids: Sequence[Any]) -> list[list[Any]]:
-        """The targets of each id along ``path``, in input order (``[]`` for unknown ids)."""
-        current: list[list[Any]] = [[i] for i in ids]
-        for source, target in zip(path, path[1:]):
+        """The targets of each id along ``path``, in input order (``[]`` for unknown ids).
+
+        Ids that repeat share one result list (encode it, do not mutate it).
+        """
+        if len(path) < 2:
+            return [[i] for i in ids]
+        keys = list(map(key, ids))
+        distinct = list(dict(zip(keys, ids)).values())
+        table = self._hop(path[0], path[1], distinct) if distinct else {}
+        empty: list[Any] = []
+        current = [table.get(k, empty) for k in keys]
+        for source, target in zip(path[1:], path[2:]):
             distinct = list({key(i): i for row in current for i in row}.values())
             table = self._hop(source, target, distinct) if distinct else {}
             current = [_merge(table.get(key(i), ()) for i in row) for row in current]
         return current
 
     def _hop(self, source: str, target: str, ids: list[Any]) -> dict[str, list[Any]]:
+        edges = self.edges[source][target]
+        if len(edges) == 1:  # the usual case: no merging across providers
+            result = call(edges[0], ids)
+            return {key(i): (list(t) if len(t) < 2 else _merge([t]))
+                    for i, t in zip(ids, result) if t}
         table: dict[str, list[Any]] = {}
-        for edge in self.edges[source][target]:
-            result = call(edge, ids)
-            for i, targets in zip(ids, result):
+        for edge in edges:
+            for i, targets in zip(ids, call(edge, ids)):
                 if targets:
                     table.setdefault(key(i), []).extend(targets)
         return {k: _merge([v]) for k, v in table.items()}

@@ -25,6 +25,7 @@ from core_server.dbview import output
 from core_server.dbview.handlers import ViewRequest
 from core_server.dbview.params import Values
 from core_server.dbview.params import first
+from core_server.dbview.params import parse_options
 from core_server.dbview.routes import METHODS
 from core_server.dbview.routes import request_values
 from core_server.errors import ApiError
@@ -44,7 +45,9 @@ def wants_mapping(view: Any, values: Values) -> bool:
 def score_response(idtypes: IdTypes, connector: str, view: str, values: Values,
                    fmt: str | None = None) -> Response:
     """Rows of ``connector/view`` with ids mapped to ``values['target']``."""
-    req = ViewRequest(idtypes.dbv, connector, view, values, fmt)
+    # _sort names the mapped result's columns, checked once the rows are there
+    req = ViewRequest(idtypes.dbv, connector, view,
+                      {k: v for k, v in values.items() if k != "_sort"}, fmt)
     source = req.view.idtype
     target = str(first(values, "target") or source or "")
     if not source:
@@ -62,7 +65,7 @@ def score_response(idtypes: IdTypes, connector: str, view: str, values: Values,
     index = names.index("id")
     if len(path) > 1:
         rows = _mapped(idtypes, path, rows, index)
-    return _respond(req, names, rows, index, target)
+    return _respond(req, values, names, rows, index, target)
 
 
 def _fetch(req: ViewRequest) -> tuple[list[str], list[Any]]:
@@ -89,12 +92,10 @@ def _mapped(idtypes: IdTypes, path: list[str], rows: list[Any], index: int) -> l
     return [(*row[:index], t, *row[index + 1:]) for row, ts in zip(rows, targets) for t in ts]
 
 
-def _respond(req: ViewRequest, names: list[str], rows: list[Any], index: int,
+def _respond(req: ViewRequest, values: Values, names: list[str], rows: list[Any], index: int,
              target: str) -> Response:
-    for name, desc in reversed(req.options.sort):
-        if name not in names:
-            raise BadRequest("unknown_field", f"cannot sort by unknown column {name!r}",
-                             hint="columns: " + ", ".join(names))
+    sort = parse_options({"_sort": values.get("_sort") or [""]}, names, None).sort
+    for name, desc in reversed(sort):
         i = names.index(name)
         rows.sort(key=lambda row: (row[i] is None, row[i]), reverse=desc)
     start = req.options.offset
@@ -117,7 +118,7 @@ def _one(page: list[Any]) -> Iterator[list[Any]]:
 
 
 def _next_link(req: ViewRequest, end: int) -> str:
-    args = [(k, v) for k, values in req.values.items() if k != "_offset" for v in values]
+    args = [(k, v) for k, values in request_values().items() if k != "_offset" for v in values]
     args.append(("_offset", str(end)))
     return f"<{request.script_root}{request.path}?{urlencode(args)}>; rel=\"next\""
 

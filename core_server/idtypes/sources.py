@@ -58,12 +58,15 @@ class SQLMapping:
         found: dict[str, list[Any]] = {}
         ce = self.dbv.engine(self.entry)
         size = max(1, ce.backend.max_binds - 1) if self.expanding else 100_000
+        kind = int if self.mapping.integer_ids else str
         with db_errors(ce.backend, self.where), ce.engine.connect() as conn:
             for start in range(0, len(wanted), size):
                 result = conn.execute(self.statement, {"ids": wanted[start:start + size]})
                 for f, t in self._pairs(result):
-                    found.setdefault(key(f), []).append(t)
-        return [found.get(key(v), []) if v is not None else [] for v in values]
+                    # the database may answer f as another type than the ids were sent
+                    found.setdefault(f if type(f) is kind else kind(f), []).append(t)
+        empty: list[Any] = []
+        return [found.get(v, empty) for v in values]
 
     def _pairs(self, result: sa.CursorResult[Any]) -> Iterator[tuple[Any, Any]]:
         names = [str(n).lower() for n in result.keys()]
@@ -80,10 +83,12 @@ class SQLMapping:
         if self.search_statement is None:
             return []
         ce = self.dbv.engine(self.entry)
+        prefix = query.lower()
         with db_errors(ce.backend, self.where), ce.engine.connect() as conn:
             result = conn.execute(self.search_statement,
-                                  {"query": query.lower() + "%", "limit": int(limit)})
-            return list(self._pairs(result))
+                                  {"query": prefix + "%", "limit": int(limit)})
+            # a % or _ the user typed is a LIKE wildcard in SQL: keep true prefix matches only
+            return [(f, t) for f, t in self._pairs(result) if key(f).lower().startswith(prefix)]
 
 
 def connector_edges(dbv: DBViews) -> Iterator[Edge]:
