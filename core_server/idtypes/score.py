@@ -20,6 +20,7 @@ from flask import current_app
 from flask import request
 
 from core_server import requestlog
+from core_server import security
 from core_server.dbview import execute
 from core_server.dbview import output
 from core_server.dbview.handlers import ViewRequest
@@ -53,9 +54,9 @@ def score_response(idtypes: IdTypes, connector: str, view: str, values: Values,
     if not source:
         raise BadRequest("unmappable", f"{req.name} has no id type, its ids cannot be mapped",
                          hint="views with .idtype(...) can be mapped")
+    path = idtypes.path(source, target)  # an unknown target is unmappable too (400)
     if target != source:
-        idtypes.require(target)
-    path = idtypes.path(source, target)
+        security.check(f"idtype:{target}", "read")
     if req.options.return_query:
         return req.query_info(req.sql())
     names, rows = _fetch(req)
