@@ -101,7 +101,7 @@ def test_assigned_ids_map_unmap_search(mydb_client):
     assert ids[0] == ids[2] and len(set(ids)) == 2
     again = mydb_client.post("/api/idtype/AName/map", data={"ids[]": ["A7", "A8"]}).get_json()
     assert again[0] == ids[1] and again[1] not in ids
-    assert mydb_client.get(f"/api/idtype/AName/map?id=A8").get_json() == again[1]
+    assert mydb_client.get("/api/idtype/AName/map?id=A8").get_json() == again[1]
     unmapped = mydb_client.get(f"/api/idtype/AName/unmap?ids={ids[0]},{again[1]},9999")
     assert unmapped.get_json() == ["A9", "A8", None]
     assert mydb_client.get(f"/api/idtype/AName/unmap?id={ids[1]}").get_json() == "A7"

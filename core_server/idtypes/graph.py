@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from flask import g
@@ -110,7 +111,7 @@ class MappingGraph:
         table = self._hop(path[0], path[1], distinct) if distinct else {}
         empty: list[Any] = []
         current = [table.get(k, empty) for k in keys]
-        for source, target in zip(path[1:], path[2:]):
+        for source, target in pairwise(path[1:]):
             distinct = list({key(i): i for row in current for i in row}.values())
             table = self._hop(source, target, distinct) if distinct else {}
             current = [_merge(table.get(key(i), ()) for i in row) for row in current]
@@ -151,7 +152,7 @@ def call(edge: Edge, ids: list[Any]) -> Sequence[Sequence[Any]]:
         result = edge.fn(ids)
     except ApiError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any plugin error becomes one JSON error
+    except Exception as exc:
         log.error("mapping %s -> %s of %s failed (request %s)", edge.source, edge.target,
                   edge.origin, g.get("request_id"), exc_info=exc)
         raise ApiError(500, "mapping_failed", f"the mapping {edge.source} -> {edge.target} of "

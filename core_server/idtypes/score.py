@@ -95,7 +95,7 @@ def _mapped(idtypes: IdTypes, path: list[str], rows: list[Any], index: int) -> l
 
 def _respond(req: ViewRequest, values: Values, names: list[str], rows: list[Any], index: int,
              target: str) -> Response:
-    sort = parse_options({"_sort": values.get("_sort") or [""]}, names, None).sort
+    sort = parse_options({"_sort": values.get("_sort") or [""]}, dict.fromkeys(names), None).sort
     for name, desc in reversed(sort):
         i = names.index(name)
         rows.sort(key=lambda row: (row[i] is None, row[i]), reverse=desc)

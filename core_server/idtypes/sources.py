@@ -43,7 +43,7 @@ class SQLMapping:
     def _convert(self, ids: list[Any]) -> list[Any]:
         if not self.mapping.integer_ids:
             return [key(i) for i in ids]
-        converted = []
+        converted: list[Any] = []
         for i in ids:
             try:
                 converted.append(int(i))
@@ -55,7 +55,7 @@ class SQLMapping:
         """``[[targets], ...]`` for ``ids``, in order."""
         values = self._convert(ids)
         wanted = list(dict.fromkeys(v for v in values if v is not None))
-        found: dict[str, list[Any]] = {}
+        found: dict[Any, list[Any]] = {}
         ce = self.dbv.engine(self.entry)
         size = max(1, ce.backend.max_binds - 1) if self.expanding else 100_000
         kind = int if self.mapping.integer_ids else str
@@ -69,7 +69,7 @@ class SQLMapping:
         return [found.get(v, empty) for v in values]
 
     def _pairs(self, result: sa.CursorResult[Any]) -> Iterator[tuple[Any, Any]]:
-        names = [str(n).lower() for n in result.keys()]
+        names = [str(n).lower() for n in result.keys()]  # noqa: SIM118 - not a dict
         if "f" not in names or "t" not in names:
             raise ApiError(500, "invalid_mapping", f"the query of {self.where} must return "
                            f"columns f and t, not {', '.join(names)}",
