@@ -67,10 +67,15 @@ def create_broken():
 """
 
 MAPDB = '''
+from phovea_server.config import view
 from tdp_core.dbview import DBConnector, DBMapping, DBViewBuilder
+
+from core_server.dbview.engines import backend_for
 
 
 def create():
+    postgres = backend_for(view('maptest').get('dburl')).name == 'postgresql'
+    any_ids = "= ANY(:ids)" if postgres else "IN :ids"
     views = {'nums': DBViewBuilder('score').idtype('MyIDType')
              .query("""SELECT my_id + 995 AS id, value AS score FROM mytable WHERE my_id <= 10""")
              .build(),
@@ -79,6 +84,10 @@ def create():
              'plain': DBViewBuilder().query("SELECT 1 AS id, 2 AS score").build()}
     mappings = [
         DBMapping('MyIDType', 'Missing', "SELECT nope AS f, 1 AS t FROM no_table WHERE x IN :ids"),
+        DBMapping('MyIDType', 'AnyName', "SELECT my_id AS f, name AS t FROM mytable "
+                  "WHERE my_id " + any_ids, integer_ids=True),
+        DBMapping('AnyName', 'MyIDType', "SELECT name AS f, my_id AS t FROM mytable "
+                  "WHERE name NOT IN :ids AND my_id < 0"),
         DBMapping('MyIDType', 'NoColumns', "SELECT my_id AS a, name AS b FROM mytable "
                   "WHERE my_id IN :ids", integer_ids=True),
     ]
@@ -138,6 +147,12 @@ def test_failing_provider_is_a_json_500_and_the_server_keeps_serving(maps, caplo
     assert maps.get("/api/idtype/Letter/Upper?q=c").get_json() == [["C", "C!"]]
 
 
+def test_any_and_not_in_queries(maps):
+    # = ANY(:ids) on PostgreSQL (IN :ids elsewhere); NOT IN :ids works on every backend
+    assert maps.get("/api/idtype/MyIDType/AnyName?q=3,x,2").get_json() == [["My 3"], [], ["My 2"]]
+    assert maps.get("/api/idtype/AnyName/MyIDType?q=My 1").get_json() == [[]]
+
+
 def test_failing_mapping_query_is_a_json_500(maps):
     response = maps.get("/api/idtype/MyIDType/Missing?q=1")
     assert response.status_code == 500
@@ -179,7 +194,7 @@ def _statements(map_app: Flask) -> list[int]:
 
     @sa.event.listens_for(engine, "before_cursor_execute")
     def _count(conn, cursor, statement, params, context, executemany):
-        if "FROM mytable WHERE my_id IN" in statement:
+        if "name AS t FROM mytable WHERE my_id" in statement:
             counts.append(len(params))
 
     return counts
@@ -194,8 +209,12 @@ def test_huge_id_lists_are_chunked(map_app, maps, mydb_url):
     assert len(mapped) == 100_000
     assert mapped[:3] == ["My 1", "My 2", "My 3"] and mapped[999] == "My 1000"
     assert set(mapped[1000:]) == {None}
-    limit = backend_for(mydb_url).max_binds
-    assert len(counts) == -(-100_000 // (limit - 1)) and max(counts) <= limit
+    backend = backend_for(mydb_url)
+    if backend.array_in("x IN :ids", "ids") is None:  # chunked into the bind limit
+        assert len(counts) == -(-100_000 // (backend.max_binds - 1))
+        assert max(counts) <= backend.max_binds
+    else:  # PostgreSQL: one array parameter
+        assert counts == [1]
 
 
 def test_huge_lists_of_assigned_ids(tmp_path):

@@ -7,6 +7,7 @@ how to page. Nothing outside this module asks which dialect it talks to.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -67,6 +68,13 @@ class Backend:
 
     def tune_writer(self, engine: Engine) -> None:
         """Settings for a database the server writes to itself (id mapping)."""
+
+    def array_in(self, sql: str, name: str) -> str | None:
+        """``sql`` with ``IN :name`` rewritten to take one array parameter (None: no arrays).
+
+        Id mappings use it for long id lists: one array instead of thousands of parameters.
+        """
+        return None
 
 
 def _orig(exc: BaseException) -> BaseException:
@@ -174,6 +182,11 @@ class PostgresBackend(Backend):
 
     def sleep_sql(self, seconds: float) -> str:
         return f"SELECT pg_sleep({float(seconds)}) AS x"
+
+    def array_in(self, sql: str, name: str) -> str | None:
+        # x IN (a, b) == x = ANY(array); x NOT IN (a, b) == x <> ALL(array)
+        sql = re.sub(rf"\bnot\s+in\s*:{name}\b", f"<> ALL(:{name})", sql, flags=re.IGNORECASE)
+        return re.sub(rf"\bin\s*:{name}\b", f"= ANY(:{name})", sql, flags=re.IGNORECASE)
 
 
 class MySQLBackend(Backend):

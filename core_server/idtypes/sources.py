@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core_server.dbview.connector import DBMapping
+from core_server.dbview.engines import Backend
 from core_server.dbview.execute import db_errors
 from core_server.dbview.service import ConnectorEntry
 from core_server.dbview.service import DBViews
@@ -33,12 +34,22 @@ class SQLMapping:
         self.entry = entry
         self.mapping = mapping
         self.where = f"mapping {mapping.from_idtype} -> {mapping.to_idtype} of {entry.name}"
-        statement = sa.text(mapping.query)
-        self.expanding = _IN_IDS.search(mapping.query) is not None
-        if self.expanding:  # IN :ids (TDP style, no parentheses) expands to IN (?, ?, ...)
-            statement = statement.bindparams(sa.bindparam("ids", expanding=True))
-        self.statement = statement
+        self._statement: tuple[sa.TextClause, bool] | None = None
         self.search_statement = sa.text(mapping.search) if mapping.search else None
+
+    def statement(self, backend: Backend) -> tuple[sa.TextClause, bool]:
+        """The query for ``backend`` and whether its ``:ids`` expands to one bind per id."""
+        if self._statement is None:
+            query = self.mapping.query
+            array = backend.array_in(query, "ids")
+            if array is not None:  # one array parameter, however many ids
+                self._statement = (sa.text(array), False)
+            elif _IN_IDS.search(query):  # IN :ids (TDP style) expands to IN (?, ?, ...)
+                expanding = sa.bindparam("ids", expanding=True)
+                self._statement = (sa.text(query).bindparams(expanding), True)
+            else:
+                self._statement = (sa.text(query), False)
+        return self._statement
 
     def _convert(self, ids: list[Any]) -> list[Any]:
         if not self.mapping.integer_ids:
@@ -57,11 +68,13 @@ class SQLMapping:
         wanted = list(dict.fromkeys(v for v in values if v is not None))
         found: dict[Any, list[Any]] = {}
         ce = self.dbv.engine(self.entry)
-        size = max(1, ce.backend.max_binds - 1) if self.expanding else 100_000
+        statement, expanding = self.statement(ce.backend)
+        # expanded lists are chunked into the bind limit; an array is one parameter
+        size = max(1, ce.backend.max_binds - 1) if expanding else max(1, len(wanted))
         kind = int if self.mapping.integer_ids else str
         with db_errors(ce.backend, self.where), ce.engine.connect() as conn:
             for start in range(0, len(wanted), size):
-                result = conn.execute(self.statement, {"ids": wanted[start:start + size]})
+                result = conn.execute(statement, {"ids": wanted[start:start + size]})
                 for f, t in self._pairs(result):
                     # the database may answer f as another type than the ids were sent
                     found.setdefault(f if type(f) is kind else kind(f), []).append(t)
