@@ -45,7 +45,7 @@ class SQLMapping:
             if array is not None:  # one array parameter, however many ids
                 self._statement = (sa.text(array), False)
             elif _IN_IDS.search(query):  # IN :ids (TDP style) expands to IN (?, ?, ...)
-                expanding = sa.bindparam("ids", expanding=True)
+                expanding: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
                 self._statement = (sa.text(query).bindparams(expanding), True)
             else:
                 self._statement = (sa.text(query), False)
