@@ -111,3 +111,13 @@ def test_bad_requests(mydb_client):
         assert response.get_json()["error"]["code"] == code, query
     missing = mydb_client.get("/api/db/mydb/nope/score?target=MyName")
     assert missing.status_code == 404
+
+
+def test_server_row_cap_applies_to_mapped_rows(mydb_url, app_factory):
+    client = app_factory(mydb_url, dbview={"max_limit": 100}).test_client()
+    url = "/api/db/mydb/mytable_score/score?target=MyName&agg=avg&data_subtype=value"
+    capped = client.get(url)
+    assert capped.status_code == 400 and capped.get_json()["error"]["code"] == "too_many_rows"
+    page = client.get(url + "&_limit=100&_offset=950")
+    assert [r["id"] for r in page.get_json()] == [f"My {i}" for i in range(951, 1001)]
+    assert "Link" not in page.headers

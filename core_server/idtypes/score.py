@@ -101,6 +101,10 @@ def _respond(req: ViewRequest, values: Values, names: list[str], rows: list[Any]
         rows.sort(key=lambda row: (row[i] is None, row[i]), reverse=desc)
     start = req.options.offset
     end = None if req.options.limit is None else start + req.options.limit
+    cap = req.dbv.max_limit
+    if cap is not None and end is None and len(rows) - start > cap:
+        raise BadRequest("too_many_rows", f"{req.name} mapped to {target} has more than {cap} "
+                         "rows", hint=f"page with _limit<={cap} and _offset (config dbview.max_limit)")
     page = rows[start:end]
     headers = {"Link": _next_link(req, end)} if end is not None and len(rows) > end else {}
     if req.view.assign_ids or req.options.assign_ids:
