@@ -62,3 +62,12 @@ def test_two_processes_never_give_a_name_two_ids(db_url, tmp_path):
     ids = sorted(r[1] for r in rows)
     assert len(names) == len(set(names)) == 300
     assert ids == list(range(300))  # dense and unique
+
+
+def test_integer_names_match_their_string_form(db_url):
+    mapper = IdMapper(sa.create_engine(db_url))
+    assert mapper([10, 20], "N") == [0, 1]
+    assert mapper(["20", 10, 30], "N") == [1, 0, 2]
+    assert mapper([30, 20], "N") == [2, 1]  # served from the int cache
+    assert mapper([1.0, True, 1], "N") == [3, 4, 5]  # "1.0", "True", "1" are three names
+    mapper.engine.dispose()

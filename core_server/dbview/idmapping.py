@@ -10,7 +10,9 @@ cache (mappings never change once written), so only unseen names reach the datab
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +26,7 @@ log = logging.getLogger("core_server.dbview.idmapping")
 TABLE_NAME = "core_server_idmap"
 _CHUNK = 500
 _RETRIES = 20
+_INT = {int}
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -48,6 +51,7 @@ class IdMapper:
         self.table = _table(sa.MetaData())
         self._cache: dict[str, dict[str, int]] = {}
         self._top: dict[str, int] = {}  # highest id in the cache per id type
+        self._ints: dict[str, dict[int, int]] = {}  # the same mapping keyed by int names
         self._lock = threading.Lock()
         self._created = False
 
@@ -56,6 +60,12 @@ class IdMapper:
         cache = self._cache.get(idtype)
         if cache is None:
             cache = self._load(idtype)
+        ints = self._ints.get(idtype)
+        if ints is not None and set(map(type, names)) == _INT:
+            # integer ids (the common case) skip str(): exact ints only, as True == 1 == 1.0
+            ids = list(map(ints.get, names))
+            if None not in ids:
+                return ids  # type: ignore[return-value]
         keys = list(map(str, names))
         ids = list(map(cache.get, keys))
         if None in ids:  # only unseen names reach the database
@@ -63,6 +73,8 @@ class IdMapper:
             with self._lock:
                 self._resolve(idtype, list(dict.fromkeys(missing)), cache)
             ids = list(map(cache.__getitem__, keys))
+        if ints is not None and set(map(type, names)) == _INT:
+            ints.update(zip(names, ids))  # type: ignore[arg-type]
         return ids  # type: ignore[return-value]
 
     def _load(self, idtype: str) -> dict[str, int]:
@@ -75,6 +87,7 @@ class IdMapper:
                 with self.engine.connect() as conn:
                     self._catch_up(conn, idtype, cache)
                 self._cache[idtype] = cache
+                self._ints[idtype] = {}
             return self._cache[idtype]
 
     def _catch_up(self, conn: sa.Connection, idtype: str, cache: dict[str, int]) -> None:
@@ -112,9 +125,11 @@ class IdMapper:
                 if assigned:
                     self._top[idtype] = max(assigned.values())
                 return
-            except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
-                # another process assigned some of these (or held the lock): re-read and retry
+            except sa_exc.DBAPIError as exc:
+                # another process assigned some of these (unique violation, deadlock, lock wait,
+                # an aborted psycopg pipeline): re-read and retry
                 log.debug("id assignment retry %d for %s: %s", attempt, idtype, exc)
+                time.sleep(random.uniform(0, 0.005) * attempt)  # let the winner commit
         raise RuntimeError(f"could not assign ids of {idtype} after {_RETRIES} attempts")
 
     def _select(self, conn: sa.Connection, idtype: str, keys: list[str]) -> dict[str, int]:
