@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 
 .PHONY: install run test docs clean
 
-$(STAMP): pyproject.toml requirements.txt $(wildcard plugins/*/pyproject.toml)
+# A new top-level package (*/__init__.py) needs a reinstall so the editable install maps it.
+$(STAMP): pyproject.toml requirements.txt $(wildcard plugins/*/pyproject.toml) $(wildcard */__init__.py)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt -e '.[test,docs]' $(addprefix -e ,$(PLUGINS))

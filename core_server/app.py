@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core_server import config as config_mod
 from core_server import dbview
+from core_server import docstore
 from core_server import encoding
 from core_server import endpoints
 from core_server import errors
@@ -31,7 +32,8 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, idtypes)
+SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, docstore,
+              idtypes)
 
 
 def create_app(

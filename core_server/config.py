@@ -87,6 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
     # scaffold/deploy: a plugin folder must be able to replace an installed plugin of the same name
     Setting("core_server.entry_points", True,
             "discover installed plugins through entry points (false: only the plugin folders)"),
+    # document store (docstore branch)
+    Setting("store.max_batch_ops", 10000, "most operations in one POST /api/store/_batch"),
     # id types and mapping (core_server/idtypes)
     Setting("idtypes.max_ids", 1_000_000,
             "most ids one /api/idtype request may map, assign or unmap (400 too_many_ids above)"),

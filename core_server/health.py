@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core_server.registry import DOC_COLLECTION
 from core_server.registry import Registry
 
 
@@ -9,6 +10,11 @@ def check_extensions(registry: Registry) -> None:
     """Import every extension's module and resolve its factory; failures go on the plugin."""
     for ext in registry.list():
         try:
+            if ext.type == DOC_COLLECTION:  # a YAML schema has no factory; validate the schema
+                from core_server.docstore import load_extension
+
+                load_extension(ext)
+                continue
             ext.load().factory
         except Exception as exc:  # report every broken extension, keep checking the rest
             registry.record_failure(ext.plugin, ext, exc)

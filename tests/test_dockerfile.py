@@ -169,11 +169,16 @@ def _wait_until_up(process: subprocess.Popen, url: str, log: Path) -> None:
 
 def test_gunicorn_serves_the_app_on_postgresql(tmp_path: Path) -> None:
     with fresh_database("postgresql", tmp_path) as url:
+        # production-like: the tutorial's tables live in PostgreSQL too, loaded before the start
+        from myserverplugin.demo_data import write
+
+        write(url, rows=50)
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORE_SERVER__")}
         env.update({
             "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2",
             "CORE_SERVER__store__dburl": url, "CORE_SERVER__core_server__server_db": url,
+            "CORE_SERVER__myserverplugin__dburl": url,
             "CORE_SERVER__core_server__dataDir": str(tmp_path / "data"),
         })
         env.pop("CORE_SERVER_PLUGINS_DIR", None)
@@ -190,6 +195,9 @@ def test_gunicorn_serves_the_app_on_postgresql(tmp_path: Path) -> None:
             status, deep = _get(base + "/api/_health?deep=1")
             assert status == 200, deep
             assert _get(base + "/api/hello_world") == (200, {"message": "Hello World!"})
+            status, rows = _get(base + "/api/db/mydb/mytable?_limit=2")
+            assert status == 200, rows
+            assert [r["name"] for r in rows] == ["My 1", "My 2"]
             status, config = _get(base + "/api/_config")
             assert config["store"]["dburl"] == url
             assert config["core_server"]["server_db"] == url

@@ -23,3 +23,8 @@ def register(registry):
     registry.append('endpoint', 'whoami', 'myserverplugin.endpoints',
                     {'route': 'whoami', 'factory': 'create_whoami', 'security': 'authenticated',
                      'description': 'the caller (401 for anonymous users)'})
+
+    # document store: saved mytable selections and their owners (YAML schemas in this package)
+    registry.append('doc-collection', 'analysts', 'myserverplugin', {'schema': 'analysts.yaml'})
+    registry.append('doc-collection', 'selections', 'myserverplugin',
+                    {'schema': 'selections.yaml'})

@@ -1,0 +1,114 @@
+"""Create and evolve collection tables; refuse (and report) changes that need a data migration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from core_server.docstore.schema import Collection
+from core_server.docstore.tables import Layout
+
+log = logging.getLogger("core_server.docstore")
+
+
+def signature(collection: Collection) -> dict[str, Any]:
+    """What the stored data depends on: each field's type, element type and ref target."""
+    return {
+        "fields": {f.path: [f.type, f.element_type, f.collection] for f in collection.walk()},
+        "additional_properties": collection.additional_properties,
+        "required": sorted(f.path for f in collection.walk() if f.required and not f.has_default),
+    }
+
+
+def incompatible(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Reasons why data stored under ``old`` may not satisfy ``new`` (empty: compatible)."""
+    reasons = []
+    old_fields, new_fields = old.get("fields", {}), new["fields"]
+    for path, spec in old_fields.items():
+        if path not in new_fields and not new["additional_properties"]:
+            reasons.append(f"field {path} was removed")
+        elif path in new_fields and list(new_fields[path]) != list(spec):
+            reasons.append(f"field {path} changed from {spec[0]} to {new_fields[path][0]}")
+    for path in new["required"]:
+        if path not in old.get("required", []):
+            reasons.append(f"field {path} became required without a default")
+    if old.get("additional_properties") and not new["additional_properties"]:
+        reasons.append("additional_properties was switched off")
+    return reasons
+
+
+def sync_tables(store: Any) -> None:
+    """Bring the database in line with every registered collection (see module docs)."""
+    engine = store.engine
+    _create(engine, store.meta_table)
+    with engine.connect() as conn:
+        stored = {row.name: orjson.loads(row.signature)
+                  for row in conn.execute(sa.select(store.meta_table))}
+    for name, collection in store.collections.items():
+        missing = [f.collection for f in collection.ref_fields()
+                   if f.collection not in store.collections]
+        new = signature(collection)
+        reasons = incompatible(stored[name], new) if name in stored else []
+        if missing:
+            reasons.append("refs to unknown collections: " + ", ".join(sorted(set(missing))))
+        if reasons:
+            message = f"collection {name} needs a data migration: " + "; ".join(reasons)
+            log.error(message)
+            store.unavailable[name] = message
+            continue
+        try:
+            _sync_collection(engine, store._layout(collection))
+        except sa.exc.DBAPIError as exc:
+            message = f"collection {name}: cannot create its tables or indexes: {exc.orig}"
+            log.error(message)
+            store.unavailable[name] = message
+            continue
+        _save_signature(engine, store.meta_table, name, new, name in stored)
+
+
+def _sync_collection(engine: sa.Engine, layout: Layout) -> None:
+    for table in layout.all_tables():
+        _create(engine, table)
+    if layout.generated:
+        _add_generated_columns(engine, layout)
+    with engine.begin() as conn:
+        for index in layout.indexes:  # new indexes of an existing table
+            conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+
+
+def _create(engine: sa.Engine, table: sa.Table) -> None:
+    try:
+        table.create(engine, checkfirst=True)
+    except sa.exc.DBAPIError:
+        # another worker created it between the check and the CREATE
+        if not sa.inspect(engine).has_table(table.name):
+            raise
+
+
+def _add_generated_columns(engine: sa.Engine, layout: Layout) -> None:
+    present = {c["name"] for c in sa.inspect(engine).get_columns(layout.table.name)}
+    for column in layout.generated.values():
+        if column.name in present:
+            continue
+        ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"ALTER TABLE {layout.table.name} ADD COLUMN {ddl}"))
+
+
+def _save_signature(engine: sa.Engine, table: sa.Table, name: str, sig: dict[str, Any],
+                    exists: bool) -> None:
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    values = {"signature": orjson.dumps(sig).decode(), "updated_at": now}
+    with engine.begin() as conn:
+        if exists:
+            conn.execute(table.update().where(table.c.name == name).values(**values))
+        else:
+            try:
+                with conn.begin_nested():
+                    conn.execute(table.insert().values(name=name, **values))
+            except sa.exc.IntegrityError:
+                pass  # another worker recorded it first

@@ -1,0 +1,258 @@
+"""The document store: engine, tables, transactions and the Python API of the spec (§9).
+
+``store.transaction()`` yields a :class:`~core_server.docstore.transaction.Transaction`; it
+commits on exit and rolls back on an exception. Tables are created lazily on first use (startup
+stays cheap): new collections, side tables and indexes are added, and a schema change that would
+need a data migration makes that collection answer 503 ``schema_migration_required``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from typing import TypeVar
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from core_server.docstore.dialects import Dialect
+from core_server.docstore.dialects import dialect_for
+from core_server.docstore.dialects import dialect_named
+from core_server.docstore.query import Compiler
+from core_server.docstore.schema import HOOKS
+from core_server.docstore.schema import Collection
+from core_server.docstore.tables import Layout
+from core_server.errors import ApiError
+from core_server.errors import NotFound
+from core_server.errors import ServiceUnavailable
+from core_server.security import User
+
+log = logging.getLogger("core_server.docstore")
+T = TypeVar("T")
+_RETRY_CODES = {"40001", "40P01"}  # PostgreSQL serialization failure / deadlock
+_MYSQL_RETRY = {1213, 1205}  # MariaDB deadlock / lock wait timeout
+
+
+class _IdClock:
+    """Time-ordered ids (UUIDv7 layout): 48-bit milliseconds, a 12-bit sequence, 62 random bits."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+        self._seq = 0
+
+    def next(self) -> str:
+        with self._lock:
+            now = time.time_ns() // 1_000_000
+            if now <= self._last:
+                self._seq += 1
+                if self._seq > 0xFFF:  # 4096 ids in one millisecond: borrow the next one
+                    self._last += 1
+                    self._seq = 0
+                now = self._last
+            else:
+                self._seq = secrets.randbits(8)  # random start leaves room to count up
+            self._last = now
+            seq = self._seq
+        rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+        value = (now << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
+        text = f"{value:032x}"
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+class Store:
+    """The document store of one app.
+
+    :param url: SQLAlchemy URL of the storage database.
+    :param collections: validated schemas by name.
+    """
+
+    def __init__(self, url: str, collections: dict[str, Collection], *, max_limit: int = 1000,
+                 default_limit: int = 50, require_if_match: bool = False,
+                 max_batch: int = 10000) -> None:
+        self.url = url
+        self.collections = collections
+        self.max_limit = max_limit
+        self.default_limit = default_limit
+        self.require_if_match = require_if_match
+        self.max_batch = max_batch
+        self.unavailable: dict[str, str] = {}
+        self.hooks: dict[tuple[str, str], list[Callable[..., Any]]] = {}
+        self._engine: Engine | None = None
+        self._dialect: Dialect | None = None
+        self._layouts: dict[str, Layout] = {}
+        self._lock = threading.RLock()
+        self._ready = False
+        self.ids = _IdClock()
+        self.metadata = sa.MetaData()
+        self.meta_table = sa.Table("ds__schemas", self.metadata,
+                                   sa.Column("name", sa.String(64), primary_key=True),
+                                   sa.Column("signature", sa.Text, nullable=False),
+                                   sa.Column("updated_at", sa.String(32), nullable=False))
+        for name, collection in collections.items():
+            for event, fns in collection.hooks.items():
+                self.hooks.setdefault((name, event), []).extend(fns)
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, created on first use."""
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = _create_engine(self.url)
+        return self._engine
+
+    @property
+    def dialect(self) -> Dialect:
+        """The :class:`Dialect` of the storage database."""
+        if self._dialect is None:
+            self._dialect = dialect_for(self.engine)
+        return self._dialect
+
+    def layout(self, name: str) -> Layout:
+        """The tables of collection ``name`` (404 if unknown, 503 if it needs a migration)."""
+        collection = self.collection(name)
+        self.ensure()
+        if name in self.unavailable:
+            raise ServiceUnavailable("schema_migration_required", self.unavailable[name],
+                                     hint="migrate the data, then restart the server")
+        return self._layout(collection)
+
+    def _layout(self, collection: Collection) -> Layout:
+        layout = self._layouts.get(collection.name)
+        if layout is None:
+            layout = Layout(collection, self.dialect, self.metadata)
+            self._layouts[collection.name] = layout
+        return layout
+
+    def collection(self, name: str) -> Collection:
+        """The schema of ``name`` or 404."""
+        try:
+            return self.collections[name]
+        except KeyError:
+            raise NotFound(f"no collection {name!r}", hint="collections: " + ", ".join(
+                sorted(self.collections)) if self.collections else "no collections registered"
+            ) from None
+
+    def compiler(self, name: str, readable: Callable[[str], bool] | None = None) -> Compiler:
+        """A query :class:`Compiler` of ``name``."""
+        return Compiler(self.layout(name), readable)
+
+    def add_hook(self, collection: str, event: str, fn: Callable[..., Any]) -> None:
+        """Register ``fn`` for ``event`` (one of :data:`~core_server.docstore.schema.HOOKS`)."""
+        if event not in HOOKS:
+            raise ValueError(f"unknown hook {event!r}; hooks: {', '.join(HOOKS)}")
+        self.collection(collection)
+        self.hooks.setdefault((collection, event), []).append(fn)
+
+    def ensure(self) -> None:
+        """Create missing tables, side tables and indexes (once per process)."""
+        if self._ready:
+            return
+        with self._lock:
+            if self._ready:
+                return
+            from core_server.docstore.migrate import sync_tables
+
+            sync_tables(self)
+            self._ready = True
+
+    def ping(self) -> None:
+        """Deep health check: the storage database answers."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        if self._engine is not None:
+            self._engine.dispose()
+
+    # -- transactions --------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, write: bool = True, user: User | None = None,
+                    enforce: bool = False) -> Iterator[Any]:
+        """A unit of work: commit on normal exit, roll back on an exception.
+
+        :param write: SQLite takes the write lock up front (``BEGIN IMMEDIATE``).
+        :param user: recorded in ``_created_by``/``_updated_by`` (default: the request's user,
+            else ``"system"``).
+        :param enforce: apply the user's field rights (the REST API does; plugin code is trusted).
+        """
+        from core_server.docstore.transaction import Transaction
+
+        with _db_errors():
+            self.ensure()
+        with _db_errors(), self.engine.connect() as conn:
+            if write:
+                conn.execution_options(docstore_write=True)
+            with conn.begin():
+                yield Transaction(self, conn, user or _request_user(), enforce)
+
+    def run(self, fn: Callable[[Any], T], *, write: bool = True, user: User | None = None,
+            enforce: bool = False, attempts: int = 4) -> T:
+        """Run ``fn(tx)`` in a transaction, retrying deadlocks and serialization failures."""
+        for attempt in range(attempts):
+            try:
+                with self.transaction(write, user, enforce) as tx:
+                    return fn(tx)
+            except sa.exc.DBAPIError as exc:
+                if attempt + 1 == attempts or not _retryable(exc):
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+
+def _create_engine(url: str) -> Engine:
+    probe = sa.engine.make_url(url)
+    dialect = dialect_named(probe.get_backend_name())
+    if dialect.name == "sqlite" and probe.database and probe.database != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(probe.database)), exist_ok=True)
+    engine = sa.create_engine(url, json_serializer=lambda v: orjson.dumps(v).decode(),
+                              json_deserializer=orjson.loads, **dialect.engine_options())
+    dialect.configure(engine)
+    return engine
+
+
+def _retryable(exc: sa.exc.DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _RETRY_CODES:
+        return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    return len(args) > 0 and args[0] in _MYSQL_RETRY
+
+
+@contextmanager
+def _db_errors() -> Iterator[None]:
+    try:
+        yield
+    except ApiError:
+        raise
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        if _retryable(exc):
+            raise
+        if exc.connection_invalidated or "connect" in str(exc).lower() or "unable to open" \
+                in str(exc).lower():
+            raise ServiceUnavailable("db_unavailable", "the document store database cannot be "
+                                     "reached") from exc
+        raise
+
+
+def _request_user() -> User | None:
+    from flask import has_request_context
+
+    if has_request_context():
+        from core_server.security import current_user
+
+        return current_user()
+    return None

@@ -1,0 +1,98 @@
+"""The SQL layout of a collection: main table, side tables, indexes and typed path expressions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from core_server.docstore.dialects import BIND_TYPES
+from core_server.docstore.dialects import Dialect
+from core_server.docstore.dialects import identifier
+from core_server.docstore.schema import AUTO_FIELDS
+from core_server.docstore.schema import Collection
+from core_server.docstore.schema import Field
+
+ID_LENGTH = 36
+_SIDE_TYPES: dict[str, Any] = {"int": sa.BigInteger, "float": sa.Float, "bool": sa.Boolean}
+
+
+def table_name(collection: str) -> str:
+    """The main table of ``collection``."""
+    return identifier("ds", collection)
+
+
+class Layout:
+    """Tables and SQL expressions of one collection on one dialect.
+
+    :param metadata: shared by all collections of a store.
+    """
+
+    def __init__(self, collection: Collection, dialect: Dialect, metadata: sa.MetaData) -> None:
+        self.collection = collection
+        self.dialect = dialect
+        self.generated: dict[str, sa.Column[Any]] = {}
+        if dialect.generated_columns:
+            for path in sorted(collection.index_paths() - set(AUTO_FIELDS)):
+                field = collection.field(path)
+                column = dialect.generated_column(path, field.type if field else "string")
+                if column is not None:
+                    self.generated[path] = column
+        self.table = sa.Table(
+            table_name(collection.name), metadata,
+            sa.Column("_id", sa.String(ID_LENGTH), primary_key=True),
+            sa.Column("_version", sa.Integer, nullable=False),
+            sa.Column("_created_at", sa.String(32), nullable=False),
+            sa.Column("_updated_at", sa.String(32), nullable=False),
+            sa.Column("_created_by", sa.String(200)),
+            sa.Column("_updated_by", sa.String(200)),
+            sa.Column("doc", dialect.json_type(), nullable=False),
+            *self.generated.values(),
+            **dialect.table_options(),
+        )
+        self.sides = {f.path: self._side_table(f, metadata) for f in collection.side_fields()}
+        self.indexes = [self._index(i.name, i.fields, i.unique) for i in collection.indexes]
+
+    def _side_table(self, field: Field, metadata: sa.MetaData) -> sa.Table:
+        kind = field.element_type
+        value_type = _SIDE_TYPES[kind]() if kind in _SIDE_TYPES else self.dialect.text_type()
+        name = identifier("ds", self.collection.name, "l", field.path.replace(".", "__"))
+        return sa.Table(
+            name, metadata,
+            sa.Column("doc_id", sa.String(ID_LENGTH), nullable=False),
+            sa.Column("value", value_type),
+            sa.Index(identifier("ix", name, "d"), "doc_id"),
+            sa.Index(identifier("ix", name, "v"), "value", "doc_id"),
+            **self.dialect.table_options(),
+        )
+
+    def _index(self, name: str, fields: tuple[tuple[str, bool], ...], unique: bool) -> sa.Index:
+        elements = []
+        for path, descending in fields:
+            if path in AUTO_FIELDS or path in self.generated:
+                column = self.table.c[path] if path in AUTO_FIELDS else self.generated[path]
+                elements.append(column.desc() if descending else column)
+            else:
+                elements.append(self.dialect.index_element(self.sql(path), descending))
+        full = identifier("ix", self.collection.name, name.removeprefix("ix_"))
+        return sa.Index(full, *elements, unique=unique, _table=self.table)
+
+    def sql(self, path: str) -> str:
+        """The SQL text of the typed scalar at ``path``."""
+        field = self.collection.field(path)
+        return self.dialect.scalar_sql(path, field.type if field else "string")
+
+    def scalar(self, path: str) -> ColumnElement[Any]:
+        """The typed expression for ``path`` (an auto column, a virtual column or JSON)."""
+        if path in AUTO_FIELDS:
+            return self.table.c[path]
+        if path in self.generated:
+            return self.generated[path]
+        field = self.collection.field(path)
+        kind = field.type if field else "string"
+        return sa.literal_column(self.sql(path), BIND_TYPES.get(kind, sa.String()))
+
+    def all_tables(self) -> list[sa.Table]:
+        """The main table and its side tables."""
+        return [self.table, *self.sides.values()]

@@ -1,0 +1,185 @@
+"""Document validation against a :class:`~core_server.docstore.schema.Collection`.
+
+Every problem is collected (never only the first) as ``{"path": "$.a.b", "code": ..., ...}``;
+values are normalised on the way (datetimes to UTC ISO-8601, ints given to float fields to float).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from core_server.docstore.schema import AUTO_FIELDS
+from core_server.docstore.schema import INDEXED_STRING_MAX
+from core_server.docstore.schema import Collection
+from core_server.docstore.schema import Field
+
+Problem = dict[str, Any]
+_JSON_TYPES = {str: "string", bool: "bool", int: "int", float: "float", list: "list",
+               dict: "dict", type(None): "null"}
+
+
+def type_name(value: Any) -> str:
+    """The JSON type name of ``value`` for error details."""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """Fixed-width UTC ISO-8601 (so that text order is time order in every database)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_datetime(value: Any) -> str | None:
+    """Normalise an ISO-8601 string (naive means UTC); ``None`` if it is not one."""
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return format_datetime(parsed)
+
+
+def coerce(field: Field, value: Any, path: str, errors: list[Problem]) -> Any:
+    """Check a scalar ``value`` against ``field``'s type; return it normalised."""
+    kind = field.type
+    ok = {
+        "string": isinstance(value, str), "ref": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool)
+        and math.isfinite(value),
+        "list": isinstance(value, list), "refs": isinstance(value, list),
+        "dict": isinstance(value, dict),
+    }.get(kind)
+    if kind == "datetime":
+        normal = parse_datetime(value)
+        if normal is None:
+            errors.append({"path": path, "code": "type", "expected": "datetime",
+                           "got": type_name(value)})
+        return normal
+    if kind == "int" and ok and abs(value) > 2**63 - 1:
+        errors.append({"path": path, "code": "max", "limit": 2**63 - 1})
+        return value
+    if not ok:
+        errors.append({"path": path, "code": "type", "expected": kind, "got": type_name(value)})
+        return value
+    return float(value) if kind == "float" else value
+
+
+def check_value(field: Field, value: Any, path: str,
+                indexed_strings: bool = False) -> list[Problem]:
+    """All problems of ``value`` for ``field`` (used for defaults and action params too)."""
+    errors: list[Problem] = []
+    _value(field, value, path, errors, indexed_strings)
+    return errors
+
+
+def _value(field: Field, value: Any, path: str, errors: list[Problem], capped: bool,
+           indexed: frozenset[str] = frozenset()) -> Any:
+    if value is None:
+        if not field.nullable:
+            errors.append({"path": path, "code": "null", "message": "the field is not nullable"})
+        return None
+    before = len(errors)
+    value = coerce(field, value, path, errors)
+    if len(errors) > before:
+        return value
+    _constraints(field, value, path, errors, capped or field.indexed)
+    if field.type == "list" and field.items is not None:
+        value = [_value(field.items, v, f"{path}[{i}]", errors, field.has_side_table)
+                 for i, v in enumerate(value)]
+    elif field.type == "refs":
+        for i, v in enumerate(value):
+            if not isinstance(v, str):
+                errors.append({"path": f"{path}[{i}]", "code": "type", "expected": "ref",
+                               "got": type_name(v)})
+    elif field.type == "dict" and field.fields:
+        value = _object(field.fields, value, path, errors, additional=False, partial=False,
+                        indexed=indexed)
+    return value
+
+
+def _constraints(field: Field, value: Any, path: str, errors: list[Problem], capped: bool) -> None:
+    if field.enum is not None and value not in field.enum:
+        errors.append({"path": path, "code": "enum", "allowed": list(field.enum)})
+    if field.min is not None and isinstance(value, (int, float)) and value < field.min:
+        errors.append({"path": path, "code": "min", "limit": field.min})
+    if field.max is not None and isinstance(value, (int, float)) and value > field.max:
+        errors.append({"path": path, "code": "max", "limit": field.max})
+    if isinstance(value, (str, list)):
+        size = len(value)
+        limit = field.max_length
+        if capped and isinstance(value, str) and field.type in ("string", "ref"):
+            limit = min(limit or INDEXED_STRING_MAX, INDEXED_STRING_MAX)
+        if field.min_length is not None and size < field.min_length:
+            errors.append({"path": path, "code": "min_length", "limit": field.min_length})
+        if limit is not None and size > limit:
+            errors.append({"path": path, "code": "max_length", "limit": limit})
+    if field.pattern is not None and isinstance(value, str) and not field.pattern.search(value):
+        errors.append({"path": path, "code": "pattern", "pattern": field.pattern.pattern})
+
+
+def _object(fields: dict[str, Field], doc: dict[str, Any], path: str, errors: list[Problem], *,
+            additional: bool, partial: bool, indexed: frozenset[str] = frozenset()
+            ) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        spec = fields.get(key)
+        if spec is None:
+            if not additional:
+                errors.append({"path": f"{path}.{key}", "code": "unknown_field"})
+            else:
+                out[key] = value
+            continue
+        where = f"{path}.{key}"
+        # strings in an index are capped (MariaDB keeps them in a VARCHAR column)
+        out[key] = _value(spec, value, where, errors, where[2:] in indexed, indexed)
+    for key, spec in fields.items():
+        if key in doc:
+            continue
+        if spec.has_default and not partial:
+            out[key] = spec.default
+        elif spec.required and not partial:
+            errors.append({"path": f"{path}.{key}", "code": "required"})
+    return out
+
+
+def _nul_characters(value: Any, path: str) -> list[Problem]:
+    """NUL characters cannot be stored in PostgreSQL JSONB and compare oddly in SQLite."""
+    if isinstance(value, str):
+        return [{"path": path, "code": "nul_character"}] if "\x00" in value else []
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nul_characters(v, f"{path}[{i}]")]
+    if isinstance(value, dict):
+        found = [{"path": f"{path}.{k}", "code": "nul_character"} for k in value if "\x00" in k]
+        return found + [p for k, v in value.items() for p in _nul_characters(v, f"{path}.{k}")]
+    return []
+
+
+def validate(collection: Collection, doc: Any, *, partial: bool = False,
+             allow_auto: bool = False) -> tuple[dict[str, Any], list[Problem]]:
+    """Validate a whole document; return the normalised document and every problem.
+
+    :param partial: only check the given keys (``_check`` in update mode).
+    :param allow_auto: skip the ``read_only_field`` check (the caller strips auto fields).
+    """
+    if not isinstance(doc, dict):
+        return {}, [{"path": "$", "code": "type", "expected": "object", "got": type_name(doc)}]
+    errors: list[Problem] = []
+    body = dict(doc)
+    for auto in AUTO_FIELDS:
+        if auto in body:
+            value = body.pop(auto)
+            if not allow_auto:
+                errors.append({"path": f"$.{auto}", "code": "read_only_field", "got": value})
+    errors += _nul_characters(body, "$")
+    out = _object(collection.fields, body, "$", errors,
+                  additional=collection.additional_properties, partial=partial,
+                  indexed=frozenset(collection.index_paths()))
+    return out, errors

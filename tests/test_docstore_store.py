@@ -1,0 +1,184 @@
+"""The Python API (spec §9): transactions, CAS, references, delete strategies, hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from core_server.docstore import Store
+from core_server.docstore import current_store
+from core_server.docstore.testing import store_app
+from core_server.errors import ApiError
+
+
+@pytest.fixture
+def app(tmp_path: Path, db_url: str) -> Iterator[Flask]:
+    with store_app(tmp_path, db_url) as application:
+        yield application
+
+
+@pytest.fixture
+def store(app: Flask) -> Store:
+    return app.extensions["core_server"].store  # type: ignore[no-any-return]
+
+
+def _raises(code: str, fn: Any, *args: Any, **kw: Any) -> ApiError:
+    with pytest.raises(ApiError) as info:
+        fn(*args, **kw)
+    assert info.value.code == code, info.value.message
+    return info.value
+
+
+def test_spec_example_transaction(store: Store) -> None:
+    with store.transaction() as tx:
+        uid = tx.insert("users", {"login": "a"})
+        tx.update("users", uid, {"login": "b"}, if_version=1)
+        for i in range(5):
+            tx.insert("plugins", {"name": f"p{i}", "age": i * 4, "city": "c%d" % (i % 2),
+                                  "owner": uid})
+        rows = tx.select("plugins", {"age": {"$lt": 10}}, sort=["age", "city:desc"], limit=20)
+        assert [r["age"] for r in rows] == [0, 4, 8]
+        assert tx.count("plugins", {"owner": uid}) == 5
+        assert tx.get("users", uid)["login"] == "b" and tx.get("users", uid)["_version"] == 2
+        assert tx.get("users", uid)["_created_by"] == "system"
+    with store.transaction(write=False) as tx:
+        assert tx.count("plugins") == 5
+
+
+def test_rollback_on_exception(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        with store.transaction() as tx:
+            tx.insert("users", {"login": "gone"})
+            raise RuntimeError("abort")
+    with store.transaction() as tx:
+        assert tx.count("users") == 0
+        uid = tx.insert("users", {"login": "x"})
+    _raises("precondition_failed", _in_tx, store, lambda tx: tx.update("users", uid,
+                                                                        {"login": "y"},
+                                                                        if_version=5))
+    _raises("duplicate", _in_tx, store, lambda tx: tx.insert("users", {"login": "x"}))
+
+
+def _in_tx(store: Store, fn: Any) -> Any:
+    with store.transaction() as tx:
+        return fn(tx)
+
+
+def test_current_store_and_ids(app: Flask, store: Store) -> None:
+    with app.test_request_context():
+        assert current_store() is store
+    ids = [store.ids.next() for _ in range(2000)]
+    assert ids == sorted(ids) and len(set(ids)) == 2000
+    assert all(len(i) == 36 and i[14] == "7" and not i.replace("-", "").isdigit() for i in ids)
+
+
+def test_unlink_and_set_null(store: Store) -> None:
+    with store.transaction() as tx:
+        a, b = tx.insert("users", {"login": "a"}), tx.insert("users", {"login": "b"})
+        team = tx.insert("teams", {"name": "t", "members": [a, b], "lead": a})
+        assert tx.count("teams", {"members": a}) == 1
+        assert tx.delete("users", a) == 1
+        doc = tx.get("teams", team)
+        assert doc["members"] == [b] and doc["lead"] is None and doc["_version"] == 2
+        assert tx.count("teams", {"members": a}) == 0
+        assert tx.count("teams", {"members": {"$contains": b}}) == 1
+
+
+def test_cascade_with_cycle(store: Store) -> None:
+    with store.transaction() as tx:
+        team = tx.insert("teams", {"name": "t"})
+        top = tx.insert("projects", {"name": "top", "team": team})
+        child = tx.insert("projects", {"name": "child", "parent": top})
+        tx.patch("projects", top, {"parent": child})  # a reference cycle
+        tx.insert("tasks", {"title": "t1", "project": child})
+        other = tx.insert("projects", {"name": "other"})
+        assert tx.delete("teams", team) == 4  # team, top, child, task
+        assert tx.count("projects") == 1 and tx.get("projects", other) is not None
+        assert tx.count("tasks") == 0
+
+
+def test_failure_halfway_through_cascade_rolls_back(store: Store) -> None:
+    with store.transaction() as tx:
+        team = tx.insert("teams", {"name": "t"})
+        project = tx.insert("projects", {"team": team})
+        tx.insert("tasks", {"title": "free", "project": project})
+        tx.insert("tasks", {"title": "locked", "project": project})
+    error = _raises("hook_rejected", _in_tx, store, lambda tx: tx.delete("teams", team))
+    assert error.status == 422 and "locked" in error.message
+    with store.transaction() as tx:
+        assert (tx.count("teams"), tx.count("projects"), tx.count("tasks")) == (1, 1, 2)
+
+
+def test_restrict_lists_referrers(store: Store) -> None:
+    with store.transaction() as tx:
+        uid = tx.insert("users", {"login": "u"})
+        pid = tx.insert("plugins", {"name": "p", "owner": uid})
+    error = _raises("ref_restrict", _in_tx, store, lambda tx: tx.delete("users", uid))
+    assert error.details == [{"collection": "plugins", "field": "owner", "ids": [pid],
+                              "count": 1}]
+    _raises("ref_not_found", _in_tx, store,
+            lambda tx: tx.insert("teams", {"name": "x", "members": [uid, "ghost"]}))
+    with store.transaction() as tx:
+        assert tx.delete_where("plugins", {"owner": uid}) == 1
+        assert tx.delete("users", uid) == 1
+
+
+def test_hooks_map_their_errors(store: Store) -> None:
+    seen: list[tuple[str, Any]] = []
+
+    def before_update(tx: Any, old: dict[str, Any], new: dict[str, Any]) -> None:
+        seen.append(("before_update", old["login"]))
+        if new["login"] == "forbidden":
+            raise PermissionError("not this name")
+
+    store.add_hook("users", "before_update", before_update)
+    store.add_hook("users", "after_create",
+                   lambda tx, doc: seen.append(("after_create", doc["_id"])))
+    store.add_hook("users", "before_validate",
+                   lambda tx, doc: {**doc, "login": doc["login"].strip()})
+    with store.transaction() as tx:
+        uid = tx.insert("users", {"login": "  padded "})
+        assert tx.get("users", uid)["login"] == "padded"
+    error = _raises("forbidden", _in_tx, store,
+                    lambda tx: tx.update("users", uid, {"login": "forbidden"}))
+    assert error.status == 403
+    assert seen == [("after_create", uid), ("before_update", "padded")]
+    with pytest.raises(ValueError):
+        store.add_hook("users", "on_whatever", print)
+
+
+def test_types_round_trip_and_side_tables(store: Store) -> None:
+    with store.transaction() as tx:
+        uid = tx.insert("users", {"login": "u"})
+        pid = tx.insert("plugins", {"name": "t", "owner": uid, "score": 2, "active": False,
+                                    "born": "2024-01-01T12:00:00+02:00", "tags": ["a", "b"]})
+        doc = tx.get("plugins", pid)
+        assert doc["born"] == "2024-01-01T10:00:00.000000Z" and doc["score"] == 2.0
+        assert tx.count("plugins", {"born": {"$gt": "2024-01-01T09:59:59Z"}}) == 1
+        assert tx.count("plugins", {"active": False}) == 1
+        assert tx.count("plugins", {"score": {"$gte": 2}}) == 1
+        tx.patch("plugins", pid, {"tags": ["c"]})
+        assert tx.count("plugins", {"tags": "a"}) == 0 and tx.count("plugins", {"tags": "c"}) == 1
+        tx.patch("plugins", pid, [{"op": "add", "path": "/tags/-", "value": "d"}], kind="json")
+        assert tx.select("plugins", {"tags": {"$size": 2}})[0]["tags"] == ["c", "d"]
+
+
+def test_sqlite_uses_wal_and_immediate_writes(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    statements: list[str] = []
+    with store_app(tmp_path, f"sqlite:///{tmp_path / 'w.sqlite'}") as application:
+        store = application.extensions["core_server"].store
+        sa.event.listen(store.engine, "before_cursor_execute",
+                        lambda conn, cursor, sql, *args: statements.append(sql))
+        with store.transaction() as tx:
+            tx.insert("users", {"login": "w"})
+            mode = tx.conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        with store.transaction(write=False) as tx:
+            tx.count("users")
+    assert mode == "wal"
+    assert "BEGIN IMMEDIATE" in statements and "BEGIN" in statements
