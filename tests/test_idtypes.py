@@ -138,3 +138,17 @@ def test_reads_follow_the_idtype_rules(guarded_client):
     assert guarded_client.get("/api/idtype/MyIDType/MyName?q=1").get_json() == [["My 1"]]
     login(guarded_client, "viewer")
     assert guarded_client.get("/api/idtype/MyIDType/MyName?q=1").status_code == 403
+
+
+def test_unreachable_server_database_is_503(mydb_url, app_factory, tmp_path):
+    url = f"sqlite:///{tmp_path / 'missing' / 'dir' / 'server.sqlite'}"
+    client = app_factory(mydb_url, core_server={"server_db": url}).test_client()
+    for request in (lambda: client.get("/api/idtype/"),
+                    lambda: client.get("/api/idtype/MyIDType/map?ids[]=1"),
+                    lambda: client.get("/api/idtype/MyIDType/unmap?ids=0"),
+                    lambda: client.get("/api/idtype/Nope/")):
+        response = request()
+        assert response.status_code == 503
+        assert response.get_json()["error"]["code"] == "db_unavailable"
+    # mapping itself does not need the server database
+    assert client.get("/api/idtype/MyIDType/MyName?q=1").get_json() == [["My 1"]]

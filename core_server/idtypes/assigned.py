@@ -6,12 +6,15 @@ this module only reads it: integer ids back to names, names by prefix, the assig
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
 from core_server.dbview.engines import backend_for
+from core_server.dbview.execute import db_errors
 from core_server.dbview.idmapping import IdMapper
 
 
@@ -22,13 +25,23 @@ class AssignedIds:
         self.mapper = mapper
         self.table = mapper.table
         self._ready = False
-        self._chunk = max(1, backend_for(mapper.engine.url).max_binds - 10)
+        self.backend = backend_for(mapper.engine.url)
+        self._chunk = max(1, self.backend.max_binds - 10)
 
-    def _connect(self) -> sa.Connection:
-        if not self._ready:
-            self.table.metadata.create_all(self.mapper.engine, checkfirst=True)
-            self._ready = True
-        return self.mapper.engine.connect()
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Database errors of the server database as 503/504/500 JSON errors."""
+        with db_errors(self.backend, "the server database (id assignment)"):
+            yield
+
+    @contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        with self.guard():
+            if not self._ready:
+                self.table.metadata.create_all(self.mapper.engine, checkfirst=True)
+                self._ready = True
+            with self.mapper.engine.connect() as conn:
+                yield conn
 
     def idtypes(self) -> list[str]:
         """Every id type that has assigned ids."""

@@ -76,7 +76,7 @@ def map_names(idtype: str) -> Response:
     single = first(values, "id")
     names = [single] if single is not None else id_list(values, "ids")
     idtypes.check_size(names)
-    with requestlog.timed("db"):
+    with requestlog.timed("db"), idtypes.assigned.guard():
         ids = idtypes.dbv.ids([str(n) for n in names], idtype)
     requestlog.set_rows(len(ids))
     return json_response(ids[0] if single is not None else ids)
