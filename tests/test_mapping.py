@@ -81,7 +81,10 @@ def create():
              .build(),
              'cats': DBViewBuilder('score').idtype('MyCategory')
              .query("""SELECT cat AS id, count(*) AS score FROM mytable GROUP BY cat""").build(),
-             'plain': DBViewBuilder().query("SELECT 1 AS id, 2 AS score").build()}
+             'plain': DBViewBuilder().query("SELECT 1 AS id, 2 AS score").build(),
+             'cb': DBViewBuilder('score').idtype('MyIDType').callback(
+                 lambda engine, args, filters: [{'id': 2, 'score': 0.5}, {'id': 5000, 'score': 1},
+                                                {'id': 1, 'score': None}]).build()}
     mappings = [
         DBMapping('MyIDType', 'Missing', "SELECT nope AS f, 1 AS t FROM no_table WHERE x IN :ids"),
         DBMapping('MyIDType', 'AnyName', "SELECT my_id AS f, name AS t FROM mytable "
@@ -180,6 +183,11 @@ def test_one_to_many_score_rows(maps):
     assert rows == [{"id": n, "score": counts[cat[n]]} for n in names]
     total = maps.get("/api/db/mapdb/cats/score?target=MyName").get_json()
     assert len(total) == 1000
+
+
+def test_callback_score_view(maps):
+    rows = maps.get("/api/db/mapdb/cb/score?target=MyName&_format=ndjson").get_data(as_text=True)
+    assert rows.splitlines() == ['{"id":"My 2","score":0.5}', '{"id":"My 1","score":null}']
 
 
 def test_score_of_a_view_without_id_type(maps):
