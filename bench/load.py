@@ -54,13 +54,34 @@ def parse_wrk(output: str) -> dict[str, Any]:
     return result
 
 
-def run_wrk(url: str, connections: int, duration: float) -> dict[str, Any]:
-    """One wrk run: 1 thread for c=1, 2 threads (one per core) otherwise."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds consumed so far by the live ``pids``."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, connections: int, duration: float,
+            pids: list[int] | None = None) -> dict[str, Any]:
+    """One wrk run: 1 thread for c=1, 2 threads (one per core) otherwise.
+
+    With ``pids`` (the server's processes) it also reports the server CPU time per request,
+    a figure that background load on the shared cores disturbs much less than req/s.
+    """
     threads = 1 if connections == 1 else 2
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency",
             "--timeout", "10s", url]
+    cpu_before = cpu_seconds(pids) if pids else 0.0
     res = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=True)
     result = parse_wrk(res.stdout)
+    if pids and result["requests"]:
+        result["cpu_ms_per_req"] = round((cpu_seconds(pids) - cpu_before) * 1000
+                                         / result["requests"], 3)
     result["load1"] = round(os.getloadavg()[0], 2)  # background load: the cores are shared
     return result
 
@@ -156,12 +177,15 @@ def measure_download(url: str, pids: list[int]) -> dict[str, Any]:
     before = rss_kb(pids)
     hwm_ok = reset_hwm(list(before))
     sampler = RssSampler(list(before))
+    cpu_before = cpu_seconds(list(before))
     sampler.start()
     try:
         seconds, size = download(url)
     finally:
         peak = sampler.stop()
     result: dict[str, Any] = {"seconds": round(seconds, 4), "bytes": size,
+                              "cpu_s": round(cpu_seconds(list(before)) - cpu_before, 3),
+                              "load1": round(os.getloadavg()[0], 2),
                               "rss_growth_sampled_mb": round((peak - sum(before.values())) / 1024, 1)}
     if hwm_ok:
         growth = sum(max((hwm_kb(pid) or rss) - rss, 0) for pid, rss in before.items())

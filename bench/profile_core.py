@@ -1,4 +1,4 @@
-"""Profile core_server's /api/db hot path in-process (cProfile through the Flask test client).
+"""Profile core_server's (or the floor's) /api/db hot path in-process (cProfile through the Flask test client).
 
 Run with the core checkout's Python (it imports core_server)::
 
@@ -36,6 +36,7 @@ LAYERS = (  # (substring of "file:function", layer); first match wins
     ("/core_server/", "core_server.{module}"),
     ("/tdp_core/", "tdp_core"),
     ("/myserverplugin/", "myserverplugin"),
+    ("floor_app", "floor_app"),
 )
 
 
@@ -59,7 +60,12 @@ def by_layer(stats: pstats.Stats) -> dict[str, float]:
     return dict(totals)
 
 
-def build_client(db: Path, data_dir: Path) -> Any:
+def build_client(target: str, db: Path, data_dir: Path) -> Any:
+    """A test client of core_server (mydb on ``db``) or of the floor app."""
+    if target == "floor":
+        import floor_app
+
+        return floor_app.create(str(db)).test_client()
     from core_server.app import create_app
 
     app = create_app({"myserverplugin": {"dburl": f"sqlite:///{db}"}}, data_dir=data_dir)
@@ -102,6 +108,7 @@ def show(name: str, stats: pstats.Stats, plain_ms: float, requests: int, top: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--target", choices=("core", "floor"), default="core")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--csv-requests", type=int, default=5)
     parser.add_argument("--top", type=int, default=15)
@@ -111,14 +118,14 @@ def main() -> None:
     args = parser.parse_args()
     db = gen_db.generate(args.db.resolve())
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as data_dir:
-        client = build_client(db, Path(data_dir))
+        client = build_client(args.target, db, Path(data_dir))
         for scenario in args.scenarios.split(","):
             n = args.csv_requests if scenario == "csv" else args.requests
             stats, plain_ms = profile(client, servers.CORE_PATHS[scenario], n)
             show(scenario, stats, plain_ms, n, args.top)
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)
-                stats.dump_stats(str(args.save / f"core-{scenario}.prof"))
+                stats.dump_stats(str(args.save / f"{args.target}-{scenario}.prof"))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ def summarize_wrk(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Best and median req/s over repeated runs, with the latencies of the best run."""
     rates = [r["rps"] for r in runs]
     best = max(runs, key=lambda r: r["rps"])
+    cpu = [r["cpu_ms_per_req"] for r in runs if r.get("cpu_ms_per_req") is not None]
     return {"best": best["rps"], "median": round(statistics.median(rates), 2),
+            "cpu_ms_per_req": round(statistics.median(cpu), 3) if cpu else None,
             "p50_ms": best["p50_ms"], "p99_ms": best["p99_ms"],
             "errors": sum(r["errors"] for r in runs), "runs": runs}
 
@@ -28,7 +30,9 @@ def summarize_csv(runs: list[dict[str, Any]], cold: dict[str, Any] | None) -> di
     """Best/median seconds and the largest RSS growth seen over the timed downloads."""
     secs = [r["seconds"] for r in runs]
     growth = [r.get("rss_growth_peak_mb", r["rss_growth_sampled_mb"]) for r in runs]
+    cpu = [r["cpu_s"] for r in runs if r.get("cpu_s") is not None]
     return {"best": min(secs), "median": round(statistics.median(secs), 4),
+            "cpu_s": round(statistics.median(cpu), 3) if cpu else None,
             "rss_growth_mb": max(growth), "bytes": runs[0]["bytes"], "cold": cold, "runs": runs}
 
 
@@ -63,6 +67,17 @@ def json_rows(results: dict[str, Any], pick: str) -> list[str]:
     return rows
 
 
+def cpu_rows(results: dict[str, Any]) -> list[str]:
+    rows = []
+    for scenario in JSON_SCENARIOS:
+        for conc in CONCURRENCY:
+            floor, ds, core = (_rate(results, t, scenario, conc, "cpu_ms_per_req")
+                               for t in ("floor", "datasette", "core"))
+            rows.append(f"| {SCENARIOS[scenario]} | c={conc} | {_fmt(floor, 2)} | {_fmt(ds, 2)} | "
+                        f"{_fmt(core, 2)} | {_ratio(floor, core)} |")
+    return rows
+
+
 def scaling_rows(results: dict[str, Any], pick: str) -> list[str]:
     rows = []
     for scenario in JSON_SCENARIOS:
@@ -82,7 +97,9 @@ def csv_row(results: dict[str, Any], pick: str) -> str:
     cells = []
     for target in ("floor", "datasette", "core"):
         csv = results.get(target, {}).get("scenarios", {}).get("csv")
-        cells.append("-" if not csv else f"{csv[pick]:.3f} s / {csv['rss_growth_mb']:.1f} MB")
+        cpu = "" if not csv or csv.get("cpu_s") is None else f" (CPU {csv['cpu_s']:.2f} s)"
+        cells.append("-" if not csv else
+                     f"{csv[pick]:.3f} s{cpu} / {csv['rss_growth_mb']:.1f} MB")
     core = results.get("core", {}).get("scenarios", {}).get("csv")
     ok = None if not core else core[pick] <= CSV_SECONDS and core["rss_growth_mb"] < CSV_RSS_MB
     return f"| {SCENARIOS['csv']} | {' | '.join(cells)} | {_mark(ok)} |"
@@ -94,10 +111,15 @@ def markdown(results: dict[str, Any], pick: str = "best") -> str:
              "| scenario | conc | floor | datasette | core | core/floor | core/datasette "
              f"| core >= {FLOOR_RATIO}x floor |",
              "|---|---|--:|--:|--:|--:|--:|---|", *json_rows(results, pick), "",
+             "Server CPU time per request (ms, median of the runs; user+system of all server "
+             "processes / requests; much less disturbed by background load than req/s):", "",
+             "| scenario | conc | floor | datasette | core | floor/core (efficiency) |",
+             "|---|---|--:|--:|--:|--:|", *cpu_rows(results), "",
              "Scaling c=8 / c=1:", "",
              f"| scenario | floor | datasette | core | core >= {SCALING}x |", "|---|--:|--:|--:|---|",
              *scaling_rows(results, pick), "",
-             "Full CSV export (warm; time to last byte / peak RSS growth of the server processes):",
+             "Full CSV export (warm; time to last byte (server CPU time, median) / peak RSS growth "
+             "of the server processes):",
              "", f"| scenario | floor | datasette | core | core <= {CSV_SECONDS} s and < {CSV_RSS_MB:g} MB |",
              "|---|--:|--:|--:|---|", csv_row(results, "best" if pick == "best" else "median")]
     cold = results.get("core", {}).get("scenarios", {}).get("csv", {}).get("cold")

@@ -103,11 +103,12 @@ def wrk_rounds(running: dict[str, servers.Server], args: argparse.Namespace,
                 for name, server in running.items():
                     if rnd == 0:
                         load.run_wrk(server.url(scenario), conc, args.warmup)
-                    run = load.run_wrk(server.url(scenario), conc, args.duration)
+                    run = load.run_wrk(server.url(scenario), conc, args.duration, server.pids())
                     raw.setdefault((name, scenario, conc), []).append(run)
                     log(f"round {rnd + 1}/{args.repeat} {name:9} {scenario:8} c={conc}: "
                         f"{run['rps']:8.1f} req/s  p50 {run['p50_ms']} ms  "
-                        f"p99 {run['p99_ms']} ms  errors {run['errors']}")
+                        f"p99 {run['p99_ms']} ms  cpu {run.get('cpu_ms_per_req')} ms/req  "
+                        f"errors {run['errors']}")
     for (name, scenario, conc), runs in raw.items():
         results[name]["scenarios"].setdefault(scenario, {})[f"c{conc}"] = report.summarize_wrk(runs)
 
@@ -121,7 +122,8 @@ def csv_runs(running: dict[str, servers.Server], args: argparse.Namespace,
         runs = []
         for i in range(args.csv_runs):
             runs.append(load.measure_download(url, server.pids()))
-            log(f"{name:9} csv {i + 1}/{args.csv_runs}: {runs[-1]['seconds']:.3f} s, "
+            log(f"{name:9} csv {i + 1}/{args.csv_runs}: {runs[-1]['seconds']:.3f} s "
+                f"(server CPU {runs[-1]['cpu_s']:.3f} s), "
                 f"RSS +{runs[-1].get('rss_growth_peak_mb', runs[-1]['rss_growth_sampled_mb'])} MB")
         cold = results[name].pop("csv_cold", None)
         results[name]["scenarios"]["csv"] = report.summarize_csv(runs, cold)
