@@ -76,12 +76,16 @@ def run_wrk(url: str, connections: int, duration: float,
     threads = 1 if connections == 1 else 2
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency",
             "--timeout", "10s", url]
-    cpu_before = cpu_seconds(pids) if pids else 0.0
+    pids = pids or []
+    before = [cpu_seconds([pid]) for pid in pids]
     res = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=True)
     result = parse_wrk(res.stdout)
     if pids and result["requests"]:
-        result["cpu_ms_per_req"] = round((cpu_seconds(pids) - cpu_before) * 1000
-                                         / result["requests"], 3)
+        used = [cpu_seconds([pid]) - b for pid, b in zip(pids, before)]
+        result["cpu_ms_per_req"] = round(sum(used) * 1000 / result["requests"], 3)
+        # how the load split over the processes: gthread workers keep the keep-alive
+        # connections they accepted, so one worker may end up serving all of them
+        result["cpu_s_per_process"] = [round(u, 2) for u in used]
     result["load1"] = round(os.getloadavg()[0], 2)  # background load: the cores are shared
     return result
 

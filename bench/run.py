@@ -107,7 +107,8 @@ def wrk_rounds(running: dict[str, servers.Server], args: argparse.Namespace,
                     raw.setdefault((name, scenario, conc), []).append(run)
                     log(f"round {rnd + 1}/{args.repeat} {name:9} {scenario:8} c={conc}: "
                         f"{run['rps']:8.1f} req/s  p50 {run['p50_ms']} ms  "
-                        f"p99 {run['p99_ms']} ms  cpu {run.get('cpu_ms_per_req')} ms/req  "
+                        f"p99 {run['p99_ms']} ms  cpu {run.get('cpu_ms_per_req')} ms/req "
+                        f"{run.get('cpu_s_per_process')}  "
                         f"errors {run['errors']}")
     for (name, scenario, conc), runs in raw.items():
         results[name]["scenarios"].setdefault(scenario, {})[f"c{conc}"] = report.summarize_wrk(runs)
