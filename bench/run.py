@@ -65,6 +65,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--report", type=Path, metavar="JSON",
                         help="only print the tables of an existing results file")
     parser.add_argument("--pick", choices=("best", "median"), default="best")
+    parser.add_argument("--gunicorn-args", default="",
+                        help="extra gunicorn flags for floor and core alike, e.g. "
+                             "'--worker-connections 4'")
+    parser.add_argument("--label", default="",
+                        help="results go to <utc>-<label>.json and latest-<label>.json")
     args = parser.parse_args(argv)
     args.targets = TARGETS if args.target == "all" else tuple(args.target.split(","))
     unknown = set(args.targets) - set(TARGETS)
@@ -73,6 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.scenarios = tuple(args.scenarios.split(","))
     args.core_dir = args.core_dir.resolve()
     args.db = args.db.resolve()
+    if args.gunicorn_args:
+        servers.GUNICORN_ARGS = servers.GUNICORN_ARGS + tuple(args.gunicorn_args.split())
+    args.latest = args.out / (f"latest-{args.label}.json" if args.label else "latest.json")
     return args
 
 
@@ -157,16 +165,17 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
 def save(args: argparse.Namespace, results: dict[str, Any]) -> Path:
     """Write the run's file and merge its targets into latest.json."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    meta = {"utc": stamp, "machine": {**machine(), "loadavg_end": os.getloadavg()},
+    meta = {"utc": stamp, "machine": {**args.machine, "loadavg_end": os.getloadavg()},
             "versions": servers.versions(args.core_dir), "duration_s": args.duration,
             "warmup_s": args.warmup, "repeat": args.repeat, "csv_runs": args.csv_runs,
-            "rows": args.rows, "seed": args.seed, "core_dir": str(args.core_dir)}
+            "rows": args.rows, "seed": args.seed, "core_dir": str(args.core_dir),
+            "gunicorn_args": list(servers.GUNICORN_ARGS), "label": args.label}
     for target in results.values():
         target["utc"] = stamp
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{stamp}.json"
+    path = args.out / (f"{stamp}-{args.label}.json" if args.label else f"{stamp}.json")
     path.write_text(json.dumps({"meta": meta, "targets": results}, indent=1))
-    latest = args.out / "latest.json"
+    latest = args.latest
     merged = json.loads(latest.read_text()) if latest.exists() else {"meta": {}, "targets": {}}
     merged["targets"].update({k: v for k, v in results.items() if "error" not in v})
     merged["meta"][stamp] = meta
@@ -181,10 +190,11 @@ def main(argv: list[str] | None = None) -> None:
         print(report.markdown(data["targets"], args.pick))
         return
     log(f"targets {', '.join(args.targets)}; {args.duration:g} s x {args.repeat} per run")
+    args.machine = machine()
     results = benchmark(args)
     path = save(args, results)
-    log(f"results: {path} (merged into {args.out / 'latest.json'})")
-    merged = json.loads((args.out / "latest.json").read_text())["targets"]
+    log(f"results: {path} (merged into {args.latest})")
+    merged = json.loads(args.latest.read_text())["targets"]
     stamps = ", ".join(f"{k} {v.get('utc')}" for k, v in merged.items())
     print(f"\nTargets measured at: {stamps}\n")
     print(report.markdown(merged, args.pick))
