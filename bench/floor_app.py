@@ -83,7 +83,7 @@ def create(db_path: str | None = None) -> Flask:
             return Response(_csv_chunks(path, sql, params), mimetype="text/csv")
         cur = connection().execute(sql, params)
         names = ("_id",) + tuple(d[0] for d in cur.description)
-        rows = [dict(zip(names, (row[0] - 1,) + row)) for row in cur]
+        rows = [dict(zip(names, (row[0] - 1,) + row, strict=True)) for row in cur]
         return Response(orjson.dumps(rows), mimetype="application/json")
 
     return app

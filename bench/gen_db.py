@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SCHEMA = (
-    'CREATE TABLE "mytable" ("my_id" INTEGER PRIMARY KEY, "name" TEXT, "cat" TEXT, "value" INTEGER)',
+    'CREATE TABLE "mytable" ("my_id" INTEGER PRIMARY KEY, "name" TEXT, "cat" TEXT, '
+    '"value" INTEGER)',
     'CREATE TABLE "mytable_scores" ("my_id" INTEGER, "a_id" INTEGER, "value" INTEGER, '
     'PRIMARY KEY ("my_id", "a_id"))',
 )
@@ -79,7 +80,8 @@ def generate(path: Path, rows: int = 100_000, seed: int = 4, scores: int = 0) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("path", type=Path, nargs="?", default=Path(__file__).parent / "data/db.sqlite")
+    parser.add_argument("path", type=Path, nargs="?",
+                        default=Path(__file__).parent / "data/db.sqlite")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--scores", type=int, default=0, metavar="K",

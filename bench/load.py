@@ -48,7 +48,8 @@ def parse_wrk(output: str) -> dict[str, Any]:
     total = re.search(r"(\d+) requests in", output)
     result["requests"] = int(total.group(1)) if total else None
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                     output)
     result["errors"] = (int(non2xx.group(1)) if non2xx else 0) + (
         sum(int(g) for g in sock.groups()) if sock else 0)
     return result
@@ -81,7 +82,7 @@ def run_wrk(url: str, connections: int, duration: float,
     res = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=True)
     result = parse_wrk(res.stdout)
     if pids and result["requests"]:
-        used = [cpu_seconds([pid]) - b for pid, b in zip(pids, before)]
+        used = [cpu_seconds([pid]) - b for pid, b in zip(pids, before, strict=True)]
         result["cpu_ms_per_req"] = round(sum(used) * 1000 / result["requests"], 3)
         # how the load split over the processes: gthread workers keep the keep-alive
         # connections they accepted, so one worker may end up serving all of them
@@ -190,7 +191,8 @@ def measure_download(url: str, pids: list[int]) -> dict[str, Any]:
     result: dict[str, Any] = {"seconds": round(seconds, 4), "bytes": size,
                               "cpu_s": round(cpu_seconds(list(before)) - cpu_before, 3),
                               "load1": round(os.getloadavg()[0], 2),
-                              "rss_growth_sampled_mb": round((peak - sum(before.values())) / 1024, 1)}
+                              "rss_growth_sampled_mb":
+                                  round((peak - sum(before.values())) / 1024, 1)}
     if hwm_ok:
         growth = sum(max((hwm_kb(pid) or rss) - rss, 0) for pid, rss in before.items())
         result["rss_growth_peak_mb"] = round(growth / 1024, 1)

@@ -1,4 +1,4 @@
-"""Profile core_server's (or the floor's) /api/db hot path in-process (cProfile through the Flask test client).
+"""Profile core_server's (or the floor's) /api/db hot path in-process (cProfile, test client).
 
 Run with the core checkout's Python (it imports core_server)::
 

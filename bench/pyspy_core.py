@@ -7,10 +7,10 @@ bench/.venv-tools/bin/pip install py-spy``) and ptrace rights (root, or CAP_SYS_
 
 For each scenario the target is loaded with wrk (CSV: repeated full downloads) while py-spy
 samples the gunicorn master and workers, only the thread holding the GIL (``--gil``: Python CPU
-time; C code that released the GIL, e.g. sqlite3 stepping, is not seen). Output: the share of samples
-per layer of the innermost Python frame (C calls such as ``fetchmany`` or ``orjson.dumps`` count
-for the Python line that called them), the top lines, and the inclusive share of the dbview
-functions on the hot path. Raw stacks go to ``--out`` (collapsed format, flamegraph-ready).
+time; C code that released the GIL, e.g. sqlite3 stepping, is not seen). Output: the share of
+samples per layer of the innermost Python frame (C calls such as ``fetchmany`` or
+``orjson.dumps`` count for the Python line that called them), the top lines, and the inclusive
+share of the server's functions. Raw stacks go to ``--out`` (collapsed format, flamegraph-ready).
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def sample(server: servers.Server, scenario: str, seconds: float, conc: int, out
     """Load ``scenario`` for ``seconds`` while py-spy records the server's processes."""
     raw = out / f"{server.name}-{scenario}-c{conc}.txt"
     argv = [str(PYSPY), "record", "--pid", str(server.proc.pid), "--subprocesses", "--format",
-            "raw", "--rate", "200", "--nonblocking", "--gil", "--duration", f"{seconds:g}", "-o", str(raw)]
+            "raw", "--rate", "200", "--nonblocking", "--gil", "--duration", f"{seconds:g}",
+            "-o", str(raw)]
     spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.0)  # let py-spy attach before the load starts

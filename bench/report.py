@@ -36,7 +36,8 @@ def summarize_csv(runs: list[dict[str, Any]], cold: dict[str, Any] | None) -> di
             "rss_growth_mb": max(growth), "bytes": runs[0]["bytes"], "cold": cold, "runs": runs}
 
 
-def _rate(results: dict[str, Any], target: str, scenario: str, conc: int, pick: str) -> float | None:
+def _rate(results: dict[str, Any], target: str, scenario: str, conc: int,
+          pick: str) -> float | None:
     try:
         return float(results[target]["scenarios"][scenario][f"c{conc}"][pick])
     except (KeyError, TypeError):
@@ -63,7 +64,8 @@ def json_rows(results: dict[str, Any], pick: str) -> list[str]:
                                for t in ("floor", "datasette", "core"))
             ok = None if core is None or floor is None else core >= FLOOR_RATIO * floor
             rows.append(f"| {SCENARIOS[scenario]} | c={conc} | {_fmt(floor)} | {_fmt(ds)} | "
-                        f"{_fmt(core)} | {_ratio(core, floor)} | {_ratio(core, ds)} | {_mark(ok)} |")
+                        f"{_fmt(core)} | {_ratio(core, floor)} | {_ratio(core, ds)} | "
+                        f"{_mark(ok)} |")
     return rows
 
 
@@ -116,11 +118,13 @@ def markdown(results: dict[str, Any], pick: str = "best") -> str:
              "| scenario | conc | floor | datasette | core | floor/core (efficiency) |",
              "|---|---|--:|--:|--:|--:|", *cpu_rows(results), "",
              "Scaling c=8 / c=1:", "",
-             f"| scenario | floor | datasette | core | core >= {SCALING}x |", "|---|--:|--:|--:|---|",
+             f"| scenario | floor | datasette | core | core >= {SCALING}x |",
+             "|---|--:|--:|--:|---|",
              *scaling_rows(results, pick), "",
              "Full CSV export (warm; time to last byte (server CPU time, median) / peak RSS growth "
              "of the server processes):",
-             "", f"| scenario | floor | datasette | core | core <= {CSV_SECONDS} s and < {CSV_RSS_MB:g} MB |",
+             "", f"| scenario | floor | datasette | core "
+                 f"| core <= {CSV_SECONDS} s and < {CSV_RSS_MB:g} MB |",
              "|---|--:|--:|--:|---|", csv_row(results, "best" if pick == "best" else "median")]
     cold = results.get("core", {}).get("scenarios", {}).get("csv", {}).get("cold")
     if cold:

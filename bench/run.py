@@ -173,7 +173,7 @@ def save(args: argparse.Namespace, results: dict[str, Any]) -> Path:
     for target in results.values():
         target["utc"] = stamp
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / (f"{stamp}-{args.label}.json" if args.label else f"{stamp}.json")
+    path: Path = args.out / (f"{stamp}-{args.label}.json" if args.label else f"{stamp}.json")
     path.write_text(json.dumps({"meta": meta, "targets": results}, indent=1))
     latest = args.latest
     merged = json.loads(latest.read_text()) if latest.exists() else {"meta": {}, "targets": {}}
