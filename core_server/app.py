@@ -20,6 +20,7 @@ from core_server import docstore
 from core_server import encoding
 from core_server import endpoints
 from core_server import errors
+from core_server import idtypes
 from core_server import introspection
 from core_server import openapi
 from core_server import requestlog
@@ -32,7 +33,8 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, docstore)
+SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, docstore,
+              idtypes)
 
 
 def create_app(

@@ -89,6 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
             "discover installed plugins through entry points (false: only the plugin folders)"),
     # document store (docstore branch)
     Setting("store.max_batch_ops", 10000, "most operations in one POST /api/store/_batch"),
+    # id types and mapping (core_server/idtypes)
+    Setting("idtypes.max_ids", 1_000_000,
+            "most ids one /api/idtype request may map, assign or unmap (400 too_many_ids above)"),
 )
 
 

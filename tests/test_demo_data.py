@@ -31,6 +31,7 @@ def test_demo_data_command_is_deterministic(runner, tmp_path):
 
 def test_generic_loader_writes_the_same_rows_everywhere(db_url):
     import sqlalchemy as sa
+    from myserverplugin.demo_data import a_rows_of
     from myserverplugin.demo_data import rows_of
     from myserverplugin.demo_data import write
 
@@ -39,4 +40,6 @@ def test_generic_loader_writes_the_same_rows_everywhere(db_url):
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT my_id, name, cat, value FROM mytable ORDER BY my_id"))
         assert [tuple(r) for r in rows] == [tuple(r.values()) for r in rows_of(20)]
+        a = conn.execute(sa.text("SELECT a_id, a_name, a_cat, a_value FROM a ORDER BY a_id"))
+        assert [tuple(r) for r in a] == [tuple(r.values()) for r in a_rows_of()]
     engine.dispose()

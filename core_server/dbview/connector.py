@@ -14,12 +14,20 @@ AGG_CHOICES = ["min", "max", "avg"]
 
 @dataclass
 class DBMapping:
-    """An id mapping query from one id type to another (used by the id-type issue)."""
+    """An id mapping query from one id type to another (served by :mod:`core_server.idtypes`).
+
+    :param query: SQL returning columns ``f`` (source id) and ``t`` (target id) for the list
+        parameter ``:ids``, written ``IN :ids`` (any database) or ``= ANY(:ids)`` (PostgreSQL).
+    :param integer_ids: send the ids as integers (for integer key columns).
+    :param search: **(ours)** optional SQL returning ``f`` and ``t`` for source ids matching
+        ``:query`` (a lower-cased ``prefix%`` pattern), at most ``:limit`` rows.
+    """
 
     from_idtype: str
     to_idtype: str
     query: str
     integer_ids: bool = False
+    search: str | None = None
 
 
 def _agg_score_view() -> DBView:

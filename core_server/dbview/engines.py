@@ -7,6 +7,7 @@ how to page. Nothing outside this module asks which dialect it talks to.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -34,6 +35,8 @@ class Backend:
     pre_ping = True
     #: bounded reads keep a few idle DBAPI connections outside SQLAlchemy's pool (see SQLite)
     reuse_connections = False
+    #: most bound parameters one statement may carry (id lists are chunked to fit)
+    max_binds = 999
     #: exceptions that mean "the database said no" (the DBAPI's Error is added per engine)
     errors: tuple[type[BaseException], ...] = (sa.exc.SQLAlchemyError,)
 
@@ -72,6 +75,13 @@ class Backend:
     def tune_writer(self, engine: Engine) -> None:
         """Settings for a database the server writes to itself (id mapping)."""
 
+    def array_in(self, sql: str, name: str) -> str | None:
+        """``sql`` with ``IN :name`` rewritten to take one array parameter (None: no arrays).
+
+        Id mappings use it for long id lists: one array instead of thousands of parameters.
+        """
+        return None
+
 
 def _orig(exc: BaseException) -> BaseException:
     return getattr(exc, "orig", None) or exc
@@ -87,6 +97,8 @@ class SQLiteBackend(Backend):
     # the pool's checkout/return bookkeeping was ~15 % of a single-row request: reads of a
     # local file take an idle connection from a small stack instead (ConnectorEngine.checkout)
     reuse_connections = True
+    # SQLITE_MAX_VARIABLE_NUMBER: 999 before SQLite 3.32, 32766 since
+    max_binds = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
     def prepare_url(self, url: URL) -> URL:
         database = url.database or ""
@@ -153,6 +165,7 @@ class PostgresBackend(Backend):
     """PostgreSQL: ``SET statement_timeout`` once per connection."""
 
     name = "postgresql"
+    max_binds = 65535  # the wire protocol counts parameters in 16 bits
 
     def install_timeout(self, engine: Engine, timeout_ms: int, query: str | None) -> None:
         statement = (query or "SET statement_timeout TO {}").format(int(timeout_ms))
@@ -182,11 +195,17 @@ class PostgresBackend(Backend):
     def sleep_sql(self, seconds: float) -> str:
         return f"SELECT pg_sleep({float(seconds)}) AS x"
 
+    def array_in(self, sql: str, name: str) -> str | None:
+        # x IN (a, b) == x = ANY(array); x NOT IN (a, b) == x <> ALL(array)
+        sql = re.sub(rf"\bnot\s+in\s*:{name}\b", f"<> ALL(:{name})", sql, flags=re.IGNORECASE)
+        return re.sub(rf"\bin\s*:{name}\b", f"= ANY(:{name})", sql, flags=re.IGNORECASE)
+
 
 class MySQLBackend(Backend):
     """MariaDB (``max_statement_time``, seconds) and MySQL (``max_execution_time``, ms)."""
 
     name = "mysql"
+    max_binds = 65535  # prepared statements (pymysql binds client-side, but stay portable)
     _TIMEOUT_CODES = frozenset({1969, 3024, 1317, 1028})
     _UNAVAILABLE_CODES = frozenset({2002, 2003, 2006, 2013, 2055})
 

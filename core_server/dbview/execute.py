@@ -93,7 +93,7 @@ def agg_score(entry: ConnectorEntry, view: DBView, values: Values, parsed: Parse
         parsed.replacements["agg_score"] = agg_view
         return
     agg_view = entry.connector.agg_score
-    sub = parse(agg_view, values)
+    sub = parse(agg_view, values, strict_filters=False)  # the filters are the view's
     parsed.replacements["agg_score"] = format_sql(str(agg_view.query), sub.replacements, "agg")
 
 

@@ -21,6 +21,7 @@ from core_server.dbview.service import dbviews_of
 from core_server.encoding import json_response
 from core_server.errors import ApiError
 from core_server.errors import BadRequest
+from core_server.state import current_state
 
 METHODS = ["GET", "POST"]
 
@@ -85,7 +86,13 @@ def view_rows(connector: str, view: str) -> Response:
     """The rows of a view (``_format`` or a ``.csv/.tsv/.ndjson/.json`` suffix)."""
     dbv = _dbv()
     name, fmt = _split_format(dbv, connector, view)
-    return handlers.rows(handlers.ViewRequest(dbv, connector, name, request_values(), fmt))
+    values = request_values()
+    if "target" in values:  # ids mapped to another id type (core_server.idtypes)
+        from core_server.idtypes import score
+
+        if score.wants_mapping(dbv.view(dbv.entry(connector), name), values):
+            return score.score_response(current_state().idtypes, connector, name, values, fmt)
+    return handlers.rows(handlers.ViewRequest(dbv, connector, name, values, fmt))
 
 
 @blueprint.route("/<connector>/<view>/count", methods=METHODS)
@@ -112,5 +119,5 @@ def view_lookup(connector: str, view: str) -> Response:
     return handlers.lookup(handlers.ViewRequest(_dbv(), connector, view, values), limit)
 
 
-# ``/<connector>/<view>/score`` (rows mapped to another id type) is added to this blueprint by
-# the id-types subsystem; it reuses handlers.ViewRequest.
+# ``/<connector>/<view>/score`` (rows mapped to another id type) is a blueprint of
+# core_server.idtypes.score, mounted under the same prefixes.

@@ -1,7 +1,9 @@
-"""Deterministic demo data of the tutorial: ``mytable`` and ``mytable_scores`` in any database.
+"""Deterministic demo data of the tutorial: ``mytable``, ``mytable_scores`` and ``a`` in any database.
 
-``write(url)`` creates (or replaces) both tables at a SQLAlchemy URL; ``core-server demo-data``
+``write(url)`` creates (or replaces) the tables at a SQLAlchemy URL; ``core-server demo-data``
 and the first ``core-server serve`` call it for ``_data/mydb.sqlite``, the tests for each backend.
+``a`` is the second id type of the tutorial (tdp_dummy's ``a`` table): ``mytable_scores`` pairs
+mytable rows with the first ``A_IDS`` of its ``A_ROWS`` rows.
 """
 import random
 
@@ -10,6 +12,7 @@ import sqlalchemy as sa
 SEED = 20201
 A_IDS = 10
 SCORED_ROWS = 1000
+A_ROWS = 60
 _CHUNK = 5000
 
 
@@ -29,6 +32,25 @@ def tables(metadata):
         sa.Column('value', sa.Integer),  # range 0 ... 100
     )
     return mytable, scores
+
+
+def a_table(metadata):
+    """The ``a`` table of the second id type (``IDTypeA``)."""
+    return sa.Table(
+        'a', metadata,
+        sa.Column('a_id', sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column('a_name', sa.String(100)),  # A1 ... A60
+        sa.Column('a_cat', sa.String(100)),  # categorical: ACat 1 ... ACat 3
+        sa.Column('a_value', sa.Integer),  # range 0 ... 100
+    )
+
+
+def a_rows_of(count=A_ROWS):
+    """The rows of ``a`` (the same for every call)."""
+    rng = random.Random(SEED + 2)
+    for i in range(1, count + 1):
+        yield {'a_id': i, 'a_name': f'A{i}', 'a_cat': f'ACat {rng.randint(1, 3)}',
+               'a_value': rng.randint(0, 100)}
 
 
 def rows_of(count):
@@ -64,16 +86,18 @@ def _insert(conn, table, rows, progress):
 
 
 def write(url, rows=1000, progress=None):
-    """(Re)create mytable with ``rows`` rows and mytable_scores at the SQLAlchemy ``url``."""
+    """(Re)create mytable with ``rows`` rows, mytable_scores and a at the SQLAlchemy ``url``."""
     progress = progress or (lambda message: None)
     engine = sa.create_engine(url)
     try:
         metadata = sa.MetaData()
         mytable, scores = tables(metadata)
+        a = a_table(metadata)
         metadata.drop_all(engine)
         metadata.create_all(engine)
         with engine.begin() as conn:
             _insert(conn, mytable, rows_of(rows), progress)
             _insert(conn, scores, scores_of(rows), progress)
+            _insert(conn, a, a_rows_of(), progress)
     finally:
         engine.dispose()

@@ -3,7 +3,8 @@
 from myserverplugin.demo_data import rows_of
 
 TUTORIAL_VIEWS = {"mytable", "mytable_single_score", "mytable_items", "mytable_items_verify",
-                  "mytable_unique_all", "mytable_unique", "callback"}
+                  "mytable_unique_all", "mytable_unique", "callback",
+                  "a", "mytable_score", "a_score"}
 
 
 def test_connector_is_listed(client):
