@@ -75,7 +75,7 @@ def create_app(
 
     app = Flask("core_server")
     app.request_class = errors.ApiRequest
-    app.ensure_sync = _memo_ensure_sync(app.ensure_sync)  # type: ignore[method-assign]
+    app.ensure_sync = _memo_ensure_sync(app.ensure_sync)  # type: ignore[method-assign,assignment]
     _configure_flask(app, cfg)
     app.extensions["core_server"] = ServerState(config=cfg, registry=registry)
     for subsystem in SUBSYSTEMS:

@@ -51,9 +51,10 @@ class db_errors:  # noqa: N801 - used like the function it was: ``with db_errors
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: Any) -> bool:
+                 tb: Any) -> None:
+        # never swallows: other exceptions propagate unchanged, DB errors become ApiErrors
         if exc is None or isinstance(exc, ApiError) or not isinstance(exc, self.backend.errors):
-            return False
+            return
         raise _translate(self.backend, self.where, exc) from exc
 
 
