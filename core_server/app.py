@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,6 +75,7 @@ def create_app(
 
     app = Flask("core_server")
     app.request_class = errors.ApiRequest
+    app.ensure_sync = _memo_ensure_sync(app.ensure_sync)  # type: ignore[method-assign,assignment]
     _configure_flask(app, cfg)
     app.extensions["core_server"] = ServerState(config=cfg, registry=registry)
     for subsystem in SUBSYSTEMS:
@@ -82,6 +84,26 @@ def create_app(
     registry.freeze()
     _report(registry, strict if strict is not None else bool(cfg.get_path("core_server.strict")))
     return app
+
+
+def _memo_ensure_sync(ensure_sync: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    # Flask asks inspect.iscoroutinefunction() of every hook and view on every request (4+
+    # times per request here); whether a function is async does not change, so ask once each
+    # (only sync ones are remembered; async views get Flask's fresh wrapper as before)
+    sync: set[Any] = set()
+
+    def memo(func: Any) -> Any:
+        try:
+            if func in sync:
+                return func
+        except TypeError:  # an unhashable callable
+            return ensure_sync(func)
+        result = ensure_sync(func)
+        if result is func:
+            sync.add(func)
+        return result
+
+    return memo
 
 
 def _file_layer(path: str | os.PathLike[str] | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import datetime as dt
 import hmac
 import logging
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,11 +24,14 @@ from flask import Flask
 from flask import g
 from flask import request
 from flask import session
+from flask.sessions import SecureCookieSession
+from flask.sessions import SecureCookieSessionInterface
 
 from core_server.config import ConfigError
 from core_server.errors import ApiError
 from core_server.errors import Unauthorized
 from core_server.security import ANONYMOUS
+from core_server.security import ResolvedRules
 from core_server.security import SAFE_METHODS
 from core_server.security import User
 from core_server.security import allowed
@@ -54,6 +58,8 @@ class SecurityState:
     providers: list[Any]
     tokens: TokenStore
     trusted_origins: frozenset[str]
+    #: config rules and anonymous defaults, resolved once (``security.check`` reads them)
+    resolved: ResolvedRules | None = field(default=None)
 
     @property
     def has_users(self) -> bool:
@@ -84,6 +90,29 @@ class SecurityState:
             if user is not None:
                 return user
         return None
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, minus the signer setup for requests without the cookie.
+
+    Most API requests (anonymous, Bearer token) carry no session cookie; Flask would still build
+    the itsdangerous serializer to find that out. The answer is the same empty session.
+    """
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        """An empty session when the cookie is absent, else Flask's verified one."""
+        if app.secret_key and ("HTTP_COOKIE" not in request.environ  # no cookies to parse
+                               or self.get_cookie_name(app) not in request.cookies):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        """Flask's, with the common case (empty, unchanged session, no Vary yet) done directly."""
+        if not session and not session.modified and "Vary" not in response.headers:
+            if session.accessed:  # what Flask adds in this case, without parsing a HeaderSet
+                response.headers["Vary"] = "Cookie"
+            return
+        super().save_session(app, session, response)
 
 
 def authenticate() -> None:
@@ -200,7 +229,9 @@ def init_app(app: Flask) -> None:
     except sa.exc.SQLAlchemyError as exc:  # the server starts; tokens answer 503 until the DB is up
         log.warning("cannot create the token table in core_server.server_db: %s", exc)
     origins = frozenset(o.rstrip("/").lower() for o in security.get("trusted_origins") or [])
-    state.security = SecurityState(providers, tokens, origins)
+    resolved = ResolvedRules(security.get("rules") or {}, bool(security.get("anonymous_read")),
+                             bool(security.get("anonymous_write")))
+    state.security = SecurityState(providers, tokens, origins, resolved)
     if providers and not state.config.get_path("core_server.secret_key"):
         log.warning("core_server.secret_key is not set: sessions and API tokens end with this "
                     "process")
@@ -209,6 +240,7 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SECURE=bool(security.get("cookie_secure")),
         PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=int(security.get("session_max_age")
                                                              or 86400)))
+    app.session_interface = CookieSessions()
     app.before_request(authenticate)
     app.register_blueprint(auth_routes.blueprint)
     state.openapi.append(auth_routes.openapi_fragment)

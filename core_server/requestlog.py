@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import orjson
 from flask import Flask
@@ -17,19 +15,29 @@ from flask import request
 access_log = logging.getLogger("core_server.access")
 
 
-@contextmanager
-def timed(name: str) -> Iterator[None]:
+class timed:  # noqa: N801 - used like the function it was: ``with timed("db"):``
     """Add the time spent in the block to the request's ``Server-Timing`` entry ``name``."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        add_timing(name, time.perf_counter() - start)
+
+    __slots__ = ("name", "start")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.start = 0.0
+
+    def __enter__(self) -> None:
+        # a class, not @contextmanager: no generator frame on every query of the hot path
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        add_timing(self.name, time.perf_counter() - self.start)
 
 
 def add_timing(name: str, seconds: float) -> None:
     """Accumulate ``seconds`` under ``name`` for the current request."""
-    timings = g.setdefault("timings", {})
+    ctx = g._get_current_object()
+    timings = ctx.get("timings")
+    if timings is None:
+        timings = ctx.timings = {}
     timings[name] = timings.get(name, 0.0) + seconds
 
 
@@ -39,25 +47,33 @@ def set_rows(count: int) -> None:
 
 
 def _start() -> None:
-    g.start_time = time.perf_counter()
-    incoming = request.headers.get("X-Request-Id", "")
+    ctx = g._get_current_object()  # one context lookup instead of one per attribute
+    ctx.start_time = time.perf_counter()
+    # the WSGI environ directly: same value as request.headers["X-Request-Id"], less machinery
+    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
     # Echo a sane client id; never reflect arbitrary header text into logs and responses.
-    g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+    ctx.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() \
+        else os.urandom(16).hex()  # 32 hex digits like uuid4().hex, without building a UUID
 
 
 def _finish(response: Response) -> Response:
-    response.headers["X-Request-Id"] = g.get("request_id", "")
-    total = time.perf_counter() - g.get("start_time", time.perf_counter())
-    timings = dict(g.get("timings", {}))
+    ctx = g._get_current_object()
+    request_id = ctx.get("request_id", "")
+    now = time.perf_counter()
+    total = now - ctx.get("start_time", now)
+    timings = dict(ctx.get("timings") or ())
     timings["total"] = total
-    response.headers["Server-Timing"] = ", ".join(
-        f"{name};dur={seconds * 1000:.2f}" for name, seconds in timings.items())
-    if g.get("access_log", True):
-        user = g.get("user")
+    headers = response.headers
+    headers["X-Request-Id"] = request_id
+    headers["Server-Timing"] = ", ".join(
+        [f"{name};dur={seconds * 1000:.2f}" for name, seconds in timings.items()])
+    # the line is built only if a handler will see it (gunicorn without logging config: never)
+    if ctx.get("access_log", True) and access_log.isEnabledFor(logging.INFO):
+        user = ctx.get("user")
         access_log.info(orjson.dumps({
             "method": request.method, "path": request.path, "status": response.status_code,
-            "duration_ms": round(total * 1000, 2), "rows": g.get("rows"),
-            "user": getattr(user, "name", None), "request_id": g.get("request_id"),
+            "duration_ms": round(total * 1000, 2), "rows": ctx.get("rows"),
+            "user": getattr(user, "name", None), "request_id": request_id,
         }).decode())
     return response
 
@@ -67,7 +83,7 @@ def init_app(app: Flask) -> None:
     enabled = bool(app.config.get("CORE_SERVER_ACCESS_LOG", True))
 
     def start() -> None:
-        g.access_log = enabled
+        g.access_log = enabled  # a view may switch its own line off
         _start()
 
     app.before_request(start)

@@ -171,6 +171,8 @@ def decisive_rule(resource: str, action: str, rule: Rule = None,
 
 
 def _for_action(rule: Rule, action: str) -> Rule:
+    if rule is None:  # the common case (no config rule, no own rule): skip the ABC check
+        return None
     if not (isinstance(rule, Mapping) and is_action_map(rule)):
         return rule
     for key in (action, WRITE if action in WRITE_ACTIONS else None, "*"):
@@ -213,7 +215,15 @@ def _takes_two(fn: Any) -> bool:
 def _configured_rule(resource: str) -> Rule:
     from core_server.state import current_state
 
-    rules = current_state().config.get_path("core_server.security.rules") or {}
+    state = current_state()
+    resolved = getattr(state.security, "resolved", None)
+    if resolved is not None:  # rules resolved once at start (auth.init_app)
+        return resolved.configured(resource)
+    return match_rule(state.config.get_path("core_server.security.rules") or {}, resource)
+
+
+def match_rule(rules: Mapping[str, Rule], resource: str) -> Rule:
+    """The config rule for ``resource``: its exact name, else the longest matching glob."""
     if resource in rules:
         return rules[resource]
     # The most specific (longest) matching pattern wins.
@@ -224,14 +234,45 @@ def _configured_rule(resource: str) -> Rule:
     return None
 
 
+class ResolvedRules:
+    """The ``core_server.security`` settings :func:`check` needs, read once at start.
+
+    Saves the dotted config reads and the glob matching per request; the answer per resource
+    name is memoised (the config does not change while the server runs).
+    """
+
+    _LIMIT = 4096
+
+    def __init__(self, rules: Mapping[str, Rule], anonymous_read: bool,
+                 anonymous_write: bool) -> None:
+        self.rules = dict(rules)
+        self.read_default: Rule = "any" if anonymous_read else "authenticated"
+        self.write_default: Rule = "any" if anonymous_write else "authenticated"
+        self._memo: dict[str, Rule] = {}
+
+    def configured(self, resource: str) -> Rule:
+        """The config rule of ``resource`` (None when the config has none)."""
+        try:
+            return self._memo[resource]
+        except KeyError:
+            pass
+        rule = match_rule(self.rules, resource)
+        if len(self._memo) < self._LIMIT:  # resource names come from plugins, not requests
+            self._memo[resource] = rule
+        return rule
+
+
 def _default_rule(action: str) -> Rule:
     from core_server.state import current_state
 
-    config = current_state().config
+    state = current_state()
     reading = action == READ or (action == "execute" and has_request_context()
                                  and request.method in SAFE_METHODS)
+    resolved = getattr(state.security, "resolved", None)
+    if resolved is not None:
+        return resolved.read_default if reading else resolved.write_default
     key = "anonymous_read" if reading else "anonymous_write"
-    return "any" if config.get_path(f"core_server.security.{key}") else "authenticated"
+    return "any" if state.config.get_path(f"core_server.security.{key}") else "authenticated"
 
 
 def secured() -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -38,15 +37,25 @@ _CACHE_LIMIT = 512
 _IN_BIND = re.compile(r"\bin\s*:(\w+)", re.IGNORECASE)
 
 
-@contextmanager
-def db_errors(backend: Backend, where: str) -> Iterator[None]:
+class db_errors:  # noqa: N801 - used like the function it was: ``with db_errors(...):``
     """Translate database errors into 503/504/500 JSON errors naming ``where``."""
-    try:
-        yield
-    except ApiError:
-        raise
-    except backend.errors as exc:
-        raise _translate(backend, where, exc) from exc
+
+    __slots__ = ("backend", "where")
+
+    def __init__(self, backend: Backend, where: str) -> None:
+        self.backend = backend
+        self.where = where
+
+    def __enter__(self) -> None:
+        # a class, not @contextmanager: entered twice per query on the hot path
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> None:
+        # never swallows: other exceptions propagate unchanged, DB errors become ApiErrors
+        if exc is None or isinstance(exc, ApiError) or not isinstance(exc, self.backend.errors):
+            return
+        raise _translate(self.backend, self.where, exc) from exc
 
 
 def _translate(backend: Backend, where: str, exc: BaseException) -> ApiError:
@@ -166,7 +175,8 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
     backend = ce.backend
     statement, params = _driver_call(ce, stmt, binds)
     with db_errors(backend, where):
-        conn = ce.engine.raw_connection()  # pool checkout (+ pre-ping), no Connection wrapper
+        # no Connection wrapper; bounded reads may reuse an idle connection (SQLite)
+        conn = ce.engine.raw_connection() if stream else ce.checkout()
     try:
         with db_errors(backend, where):
             cursor = backend.cursor(conn, stream)
@@ -174,19 +184,22 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
             names = [d[0] for d in cursor.description] if cursor.description else []
             head = list(cursor.fetchmany(head_size)) if names else []
     except BaseException:
-        conn.close()
+        conn.close()  # never reused after an error
         raise
     exhausted = not stream or len(head) < head_size
     if exhausted:
-        _close(cursor, conn)
+        _close(cursor, conn, None if stream else ce)
         return Rows(names, head, iter(()), True)
     return Rows(names, head, _batches(conn, cursor, backend, where, batch_size), False)
 
 
-def _close(cursor: Any, conn: Any) -> None:
+def _close(cursor: Any, conn: Any, ce: ConnectorEngine | None = None) -> None:
     with suppress(Exception):  # a cursor of a failed transaction may refuse to close
         cursor.close()
-    conn.close()  # back to the pool, which rolls back
+    if ce is None:
+        conn.close()  # back to the pool, which rolls back
+    else:
+        ce.checkin(conn)
 
 
 def _batches(conn: Any, cursor: Any, backend: Backend, where: str,

@@ -131,7 +131,9 @@ def _with_ids(req: ViewRequest, names: list[str],
     def assign() -> Iterator[list[Any]]:
         for batch in batches:
             ids = mapper(list(map(itemgetter(index), batch)), idtype)
-            yield list(map(add, zip(ids), map(tuple, batch)))  # (_id,) + row, in C
+            # DBAPI rows are tuples already (sqlite3, psycopg, pymysql); others are converted
+            rows = batch if not batch or type(batch[0]) is tuple else map(tuple, batch)
+            yield list(map(add, zip(ids), rows))  # (_id,) + row, in C
 
     return ["_id", *names], assign()
 
@@ -148,12 +150,12 @@ def _respond(req: ViewRequest, names: list[str], batches: Iterable[list[Any]], m
     names, batches = _with_ids(req, names, batches)
     fmt = req.options.format
     headers = {"Link": _next_link(req)} if more else {}
-    chunks = output.ENCODERS[fmt](names, batches)
     if total is not None:  # everything is in memory already: one body with a Content-Length
         with requestlog.timed("encode"):
-            body = b"".join(chunks)
+            body = output.encode_body(fmt, names, batches)
         requestlog.set_rows(total)
         return Response(body, mimetype=output.MIMETYPES[fmt], headers=headers)
+    chunks = output.ENCODERS[fmt](names, batches)
     return Response(stream_with_context(chunks), mimetype=output.MIMETYPES[fmt], headers=headers)
 
 

@@ -145,6 +145,18 @@ def encode_tsv(names: Sequence[str], batches: Iterable[Batch]) -> Iterator[bytes
     return _encode_delimited(names, batches, "\t", "\n")
 
 
+def encode_body(fmt: str, names: Sequence[str], batches: Iterable[Batch]) -> bytes:
+    """The whole body in ``fmt`` for batches that are in memory already (a bounded page).
+
+    JSON of one batch is a single ``orjson.dumps`` of the row list: no chunk slicing and joining.
+    """
+    if fmt == "json":
+        batches = list(batches)
+        if len(batches) == 1:
+            return dumps(to_dicts(names, batches[0]))
+    return b"".join(ENCODERS[fmt](names, batches))
+
+
 ENCODERS: dict[str, Callable[[Sequence[str], Iterable[Batch]], Iterator[bytes]]] = {
     "json": encode_json, "ndjson": encode_ndjson, "csv": encode_csv, "tsv": encode_tsv,
 }
