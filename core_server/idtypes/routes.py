@@ -48,6 +48,15 @@ def id_list(values: Values, name: str, required: bool = True) -> list[Any]:
     return list(raw)
 
 
+def _one_or_many(idtypes: IdTypes) -> tuple[list[Any], bool]:
+    """The request's ``id`` (single: answer a value) or ``ids``/``ids[]`` (answer a list)."""
+    values = request_values()
+    single = first(values, "id")
+    items = [single] if single is not None else id_list(values, "ids")
+    idtypes.check_size(items)
+    return items, single is not None
+
+
 def _limit(values: Values) -> int:
     limit = parse_int(first(values, "limit") or "10", "limit", minimum=1)
     return min(limit, MAX_SEARCH)
@@ -72,14 +81,11 @@ def map_names(idtype: str) -> Response:
     """Names -> assigned integer ids; names seen for the first time get the next free ids."""
     idtypes = _idtypes()
     idtypes.require(idtype)
-    values = request_values()
-    single = first(values, "id")
-    names = [single] if single is not None else id_list(values, "ids")
-    idtypes.check_size(names)
+    names, single = _one_or_many(idtypes)
     with requestlog.timed("db"), idtypes.assigned.guard():
         ids = idtypes.dbv.ids([str(n) for n in names], idtype)
     requestlog.set_rows(len(ids))
-    return json_response(ids[0] if single is not None else ids)
+    return json_response(ids[0] if single else ids)
 
 
 @blueprint.route("/<idtype>/unmap", methods=METHODS)
@@ -87,15 +93,12 @@ def unmap_ids(idtype: str) -> Response:
     """Assigned integer ids -> names (null for ids never assigned)."""
     idtypes = _idtypes()
     idtypes.require(idtype)
-    values = request_values()
-    single = first(values, "id")
-    raw = [single] if single is not None else id_list(values, "ids")
-    idtypes.check_size(raw)
+    raw, single = _one_or_many(idtypes)
     ids = [parse_int(v, "ids") for v in raw]
     with requestlog.timed("db"):
         names = idtypes.assigned.unmap(ids, idtype)
     requestlog.set_rows(len(names))
-    return json_response(names[0] if single is not None else names)
+    return json_response(names[0] if single else names)
 
 
 @blueprint.route("/<idtype>/search", methods=METHODS)
