@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from sqlalchemy.engine.url import URL
 _SQLITE_PROGRESS_STEPS = 10_000
 #: idle connections a reusing backend keeps per engine (more threads than this use new ones).
 _IDLE_MAX = 8
+#: unread rows of an abandoned MariaDB/MySQL stream read before dropping the connection instead
+_DISCARD_ROWS = 64
 
 
 class Backend:
@@ -43,6 +46,15 @@ class Backend:
     def cursor(self, conn: Any, stream: bool) -> Any:
         """A DBAPI cursor on the pooled connection ``conn`` (server-side when ``stream``)."""
         return conn.cursor()
+
+    def discard(self, cursor: Any, conn: Any) -> None:
+        """Release a streaming ``cursor`` whose rows were not all read, and its connection.
+
+        Closing a server-side cursor is cheap here (PostgreSQL ``CLOSE``, SQLite finalize).
+        """
+        with suppress(Exception):  # a cursor of a failed transaction may refuse to close
+            cursor.close()
+        conn.close()  # back to the pool, which rolls back
 
     def prepare_url(self, url: URL) -> URL:
         """The URL the engine is created with."""
@@ -231,6 +243,21 @@ class MySQLBackend(Backend):
             if isinstance(raw, pymysql.connections.Connection):
                 return raw.cursor(pymysql.cursors.SSCursor)
         return conn.cursor()
+
+    def discard(self, cursor: Any, conn: Any) -> None:
+        # the server sends the whole result of an unbuffered (SSCursor) query and the protocol
+        # cannot stop it: closing the cursor, or the pool's rollback, reads every remaining row
+        # (pymysql warns "Previous unbuffered result was left incomplete" for the latter). Read a
+        # few (a _limit page over-fetches one row); more left: close the connection instead.
+        result = getattr(cursor, "_result", None)
+        if result is not None and getattr(result, "unbuffered_active", False):
+            with suppress(Exception):
+                cursor.fetchmany(_DISCARD_ROWS)
+            if result.unbuffered_active:
+                result.unbuffered_active = False  # or its __del__ reads from the closed socket
+                conn.invalidate()  # closes the DBAPI connection; the pool opens a new one
+                return
+        super().discard(cursor, conn)
 
     def _code(self, exc: BaseException) -> int | None:
         args = getattr(_orig(exc), "args", ())

@@ -128,12 +128,22 @@ def wrap(sql: str, sort: list[tuple[str, bool]], limit: int | None, offset: int,
 
 @dataclass
 class Rows:
-    """An open result: column names, the first batch and an iterator over the rest."""
+    """An open result: column names, the first batch and an iterator over the rest.
+
+    Call :meth:`close` when ``rest`` may not be read to its end (a streamed response does it
+    on close): it releases the connection even if ``rest`` was never started.
+    """
 
     names: list[str]
     head: list[Any]
     rest: Iterator[list[Any]]
     exhausted: bool
+
+    def close(self) -> None:
+        """Release the connection of an unfinished ``rest`` (idempotent)."""
+        close = getattr(self.rest, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass
@@ -177,6 +187,7 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
     with db_errors(backend, where):
         # no Connection wrapper; bounded reads may reuse an idle connection (SQLite)
         conn = ce.engine.raw_connection() if stream else ce.checkout()
+    cursor = None
     try:
         with db_errors(backend, where):
             cursor = backend.cursor(conn, stream)
@@ -184,13 +195,16 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
             names = [d[0] for d in cursor.description] if cursor.description else []
             head = list(cursor.fetchmany(head_size)) if names else []
     except BaseException:
-        conn.close()  # never reused after an error
+        if stream and cursor is not None:
+            backend.discard(cursor, conn)  # a server-side result may be left unread
+        else:
+            conn.close()
         raise
     exhausted = not stream or len(head) < head_size
     if exhausted:
         _close(cursor, conn, None if stream else ce)
         return Rows(names, head, iter(()), True)
-    return Rows(names, head, _batches(conn, cursor, backend, where, batch_size), False)
+    return Rows(names, head, RowStream(conn, cursor, backend, where, batch_size), False)
 
 
 def _close(cursor: Any, conn: Any, ce: ConnectorEngine | None = None) -> None:
@@ -202,17 +216,52 @@ def _close(cursor: Any, conn: Any, ce: ConnectorEngine | None = None) -> None:
         ce.checkin(conn)
 
 
-def _batches(conn: Any, cursor: Any, backend: Backend, where: str,
-             size: int) -> Iterator[list[Any]]:
-    try:
-        while True:
-            with db_errors(backend, where):
-                batch = cursor.fetchmany(size)
-            if not batch:
-                return
-            yield list(batch)
-    finally:
-        _close(cursor, conn)
+class RowStream:
+    """The batches of a server-side cursor after the head; owns the connection until closed.
+
+    Read to its end it closes the cursor and returns the connection to the pool. :meth:`close`
+    before that (a client that went away, a HEAD request, ``_limit`` cutting the stream, a
+    response never iterated) lets the backend discard the unread rows (:meth:`Backend.discard`)
+    instead of leaving the connection, with a pending result, to the garbage collector.
+    """
+
+    __slots__ = ("_backend", "_conn", "_cursor", "_open", "_size", "_where")
+
+    def __init__(self, conn: Any, cursor: Any, backend: Backend, where: str, size: int) -> None:
+        self._conn = conn
+        self._cursor = cursor
+        self._backend = backend
+        self._where = where
+        self._size = size
+        self._open = True
+
+    def __iter__(self) -> RowStream:
+        return self
+
+    def __next__(self) -> list[Any]:
+        if not self._open:
+            raise StopIteration
+        try:
+            with db_errors(self._backend, self._where):
+                batch = self._cursor.fetchmany(self._size)
+        except BaseException:
+            self.close()
+            raise
+        if not batch:
+            self._open = False
+            _close(self._cursor, self._conn)
+            raise StopIteration
+        return list(batch)
+
+    def close(self) -> None:
+        """Release the cursor and connection, discarding unread rows (idempotent)."""
+        if self._open:
+            self._open = False
+            self._backend.discard(self._cursor, self._conn)
+
+    def __del__(self) -> None:
+        with suppress(Exception):  # last resort; the response closes it normally
+            self.close()
 
 
 def scalar(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from operator import add
@@ -91,6 +92,7 @@ def rows(req: ViewRequest) -> Response:
                              req.parsed.binds, req.name, head, req.dbv.batch_size,
                              stream=not bounded)
     if cap is not None and len(result.head) > cap:
+        result.close()
         raise BadRequest("too_many_rows", f"{req.name} has more than {cap} rows",
                          hint=f"page with _limit<={cap} and _offset (config dbview.max_limit)")
     batches = _chain(result.head, result.rest)
@@ -99,7 +101,7 @@ def rows(req: ViewRequest) -> Response:
     more = options.limit is not None and (not result.exhausted or len(result.head) > options.limit)
     total = min(len(result.head), options.limit) if result.exhausted and options.limit is not None \
         else (len(result.head) if result.exhausted else None)
-    return _respond(req, result.names, batches, more, total)
+    return _respond(req, result.names, batches, more, total, release=result.close)
 
 
 def _chain(head: list[Any], rest: Iterable[list[Any]]) -> Iterator[list[Any]]:
@@ -146,7 +148,7 @@ def _next_link(req: ViewRequest) -> str:
 
 
 def _respond(req: ViewRequest, names: list[str], batches: Iterable[list[Any]], more: bool,
-             total: int | None) -> Response:
+             total: int | None, release: Callable[[], None] | None = None) -> Response:
     names, batches = _with_ids(req, names, batches)
     fmt = req.options.format
     headers = {"Link": _next_link(req)} if more else {}
@@ -156,7 +158,13 @@ def _respond(req: ViewRequest, names: list[str], batches: Iterable[list[Any]], m
         requestlog.set_rows(total)
         return Response(body, mimetype=output.MIMETYPES[fmt], headers=headers)
     chunks = output.ENCODERS[fmt](names, batches)
-    return Response(stream_with_context(chunks), mimetype=output.MIMETYPES[fmt], headers=headers)
+    response = Response(stream_with_context(chunks), mimetype=output.MIMETYPES[fmt],
+                        headers=headers)
+    if release is not None:
+        # the WSGI server closes the response also when the client went away or never read the
+        # body (HEAD): the connection is released then, not when the generators are collected
+        response.call_on_close(release)
+    return response
 
 
 def _callback_rows(req: ViewRequest) -> Response:
