@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from core_server.docstore.rights import MISSING
 from core_server.docstore.rights import get_path
+from core_server.docstore.rights import set_path
 from core_server.docstore.schema import Collection
 from core_server.docstore.schema import Field
 from core_server.docstore.schema import Index
@@ -207,22 +208,12 @@ def _rewrite_refs(tx: Any, source: str, doc_id: str, fields: list[tuple[Field, s
             value = [v for v in value if v not in gone]
         else:
             value = None
-        _set_path(doc, field.path, value)
+        set_path(doc, field.path, value)
     enforce, tx.enforce = tx.enforce, False  # the strategy is the schema's, not the user's edit
     try:
         tx._replace(source, row, doc)
     finally:
         tx.enforce = enforce
-
-
-def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
-    head, _, rest = path.partition(".")
-    if not rest:
-        doc[head] = value
-        return
-    child = dict(doc.get(head) or {})
-    _set_path(child, rest, value)
-    doc[head] = child
 
 
 def _delete_rows(tx: Any, name: str, ids: list[str]) -> int:

@@ -86,15 +86,16 @@ def check_writes(collection: Collection, user: User | None, new: dict[str, Any],
             raise Forbidden(f"user {user.name if user else '?'!r} may not write "
                             f"{collection.name}.{path}")
         if after is MISSING and before is not MISSING:
-            _set(out, path, before)
+            set_path(out, path, before)
     return out
 
 
-def _set(doc: dict[str, Any], path: str, value: Any) -> None:
+def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Set the value at a dotted path, copying the nested dicts on the way (no aliasing)."""
     head, _, rest = path.partition(".")
     if not rest:
         doc[head] = value
         return
     child = dict(doc.get(head) or {})
-    _set(child, rest, value)
+    set_path(child, rest, value)
     doc[head] = child
