@@ -25,6 +25,7 @@ from core_server import introspection
 from core_server import openapi
 from core_server import requestlog
 from core_server import security
+from core_server import tdp
 from core_server.registry import Registry
 from core_server.registry import RegistryError
 from core_server.registry import discover
@@ -34,7 +35,7 @@ log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
 SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, docstore,
-              idtypes)
+              idtypes, tdp)
 
 
 def create_app(

@@ -92,6 +92,22 @@ SETTINGS: tuple[Setting, ...] = (
     # id types and mapping (core_server/idtypes)
     Setting("idtypes.max_ids", 1_000_000,
             "most ids one /api/idtype request may map, assign or unmap (400 too_many_ids above)"),
+    # TDP's routes beside /api/tdp/db (core_server/tdp)
+    Setting("tdp.storage.dburl", "${store.dburl}",
+            "database of TDP's named sets and attachments (default: the document store's)"),
+    Setting("tdp.proxy.timeout", 30.0,
+            "seconds a tdp_proxy answer may take in all, connect and reads included"),
+    Setting("tdp.proxy.connect_timeout", 5.0, "seconds to connect to a tdp_proxy site"),
+    Setting("tdp.proxy.max_bytes", 10 * 1024 * 1024,
+            "largest tdp_proxy answer passed on (502 upstream_too_large above)"),
+    Setting("tdp.migrations.auto_upgrade", True,
+            "autoUpgrade of migrations that do not set it (TDP's tdp_core.migrations.autoUpgrade)"),
+    Setting("tdp.migrations.upgrade_at_start", True,
+            "upgrade the autoUpgrade migrations when the app starts (core-server db does not)"),
+    Setting("tdp.migrations.lock_timeout", 60.0,
+            "seconds a migration waits for its database lock and for table locks"),
+    Setting("tdp.migrations.statement_timeout", 600.0,
+            "seconds one statement of a migration may run (PostgreSQL, MariaDB)"),
 )
 
 

@@ -35,6 +35,7 @@ class ServerState:
     security: Any = None
     endpoints: Any = None
     idtypes: Any = None
+    tdp: Any = None
 
 
 def state_of(app: Flask) -> ServerState:
