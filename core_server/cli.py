@@ -238,7 +238,8 @@ def new_plugin(name: str, directory: str, description: str, author: str) -> None
               help="The plugin project (or package) folder.")
 @click.option("--module", help="Module name inside the package (default: ID).")
 @click.option("--config-key", help="Config section a connector reads dburl from (default: plugin).")
-@click.option("--base", help="db-connector-extension: the connector whose engine it shares.")
+@click.option("--base", help="db-connector-extension: the connector whose engine it shares; "
+              "tdp-sql-database-migration: the connector whose database it migrates.")
 @click.option("--force", is_flag=True, help="Overwrite an existing module file.")
 def add_extension(type: str, id: str, plugin_dir: str, module: str | None,
                   config_key: str | None, base: str | None, force: bool) -> None:

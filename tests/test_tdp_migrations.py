@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from click.testing import CliRunner
 from core_server import tdp
 from core_server.app import create_app
 from core_server.cli import main
+from core_server.scaffold import add_extension
+from core_server.scaffold import new_plugin
 from core_server.testing import login
 from core_server.testing import temporary_plugin
 from core_server.testing import users_config
@@ -177,3 +180,24 @@ def test_the_env_py_also_runs_under_plain_alembic(plugins: Path, tmp_path: Path)
     cfg.set_main_option("migration_id", "plain")
     alembic.command.upgrade(cfg, "head")
     assert "plain_alembic_version" in _columns(url) and "tag" in _columns(url)["notes"]
+
+
+def test_a_scaffolded_migration_upgrades(tmp_path: Path) -> None:
+    root = tmp_path / "plugins"
+    project = new_plugin("tdpmigscaf", root).root
+    add_extension("db-connector", "scafdb", project)
+    added = add_extension("tdp-sql-database-migration", "scafmig", project, base="scafdb")
+    assert {p.name for p in added.written} == {"env.py", "script.py.mako", "0001_initial.py"}
+    try:
+        runner = CliRunner()
+        args = ["--plugins-dir", str(root), "--data-dir", str(tmp_path / "d")]
+        env = {"CORE_SERVER__core_server__entry_points": "false"}
+        upgraded = runner.invoke(main, ["db", "upgrade", "scafmig", *args], env=env)
+        assert upgraded.exit_code == 0, upgraded.output
+        assert "Running upgrade  -> 0001" in upgraded.output
+        current = runner.invoke(main, ["db", "current", *args], env=env)
+        assert "scafmig: 0001 (head 0001)" in current.output, current.output
+    finally:
+        for name in [m for m in sys.modules if m.split(".")[0] == "tdpmigscaf"]:
+            del sys.modules[name]
+        sys.path[:] = [p for p in sys.path if not p.startswith(str(root))]
