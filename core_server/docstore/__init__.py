@@ -14,8 +14,8 @@ from typing import Any
 
 from flask import Flask
 
-from core_server.docstore.schema import Collection
-from core_server.docstore.schema import SchemaError
+from core_server.docstore.model import Collection
+from core_server.docstore.model import SchemaError
 from core_server.docstore.schema import load_schema
 from core_server.docstore.schema import load_yaml
 from core_server.docstore.store import Store

@@ -9,13 +9,13 @@ import sqlalchemy as sa
 
 from core_server import security
 from core_server.docstore import refs
-from core_server.docstore.behaviour import Action
+from core_server.docstore.model import Action
 from core_server.docstore.query import MAX_CLAUSES
 from core_server.docstore.query import MAX_DEPTH
 from core_server.docstore.query import OPERATORS
-from core_server.docstore.schema import AUTO_TYPES
-from core_server.docstore.schema import Collection
-from core_server.docstore.schema import Field
+from core_server.docstore.model import AUTO_TYPES
+from core_server.docstore.model import Collection
+from core_server.docstore.model import Field
 from core_server.docstore.validate import _object
 from core_server.errors import ApiError
 from core_server.errors import BadRequest

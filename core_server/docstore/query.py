@@ -20,9 +20,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core_server.docstore.dialects import BIND_TYPES
 from core_server.docstore.dialects import check_regex
-from core_server.docstore.schema import AUTO_FIELDS
-from core_server.docstore.schema import SCALAR_TYPES
-from core_server.docstore.schema import Field
+from core_server.docstore.model import AUTO_FIELDS
+from core_server.docstore.model import SCALAR_TYPES
+from core_server.docstore.model import Field
 from core_server.docstore.tables import Layout
 from core_server.docstore.validate import parse_datetime
 from core_server.errors import BadRequest

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from core_server import security
-from core_server.docstore.schema import Collection
-from core_server.docstore.schema import Field
+from core_server.docstore.model import Collection
+from core_server.docstore.model import Field
 from core_server.errors import Forbidden
 from core_server.security import User
 

@@ -27,8 +27,8 @@ from core_server.docstore.dialects import Dialect
 from core_server.docstore.dialects import dialect_for
 from core_server.docstore.dialects import dialect_named
 from core_server.docstore.query import Compiler
-from core_server.docstore.schema import HOOKS
-from core_server.docstore.schema import Collection
+from core_server.docstore.model import HOOKS
+from core_server.docstore.model import Collection
 from core_server.docstore.tables import Layout
 from core_server.errors import ApiError
 from core_server.errors import NotFound

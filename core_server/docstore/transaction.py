@@ -13,8 +13,8 @@ from core_server.docstore import rights
 from core_server.docstore.query import decode_cursor
 from core_server.docstore.query import encode_cursor
 from core_server.docstore.query import query_signature
-from core_server.docstore.schema import AUTO_FIELDS
-from core_server.docstore.schema import Collection
+from core_server.docstore.model import AUTO_FIELDS
+from core_server.docstore.model import Collection
 from core_server.docstore.tables import Layout
 from core_server.docstore.validate import format_datetime
 from core_server.docstore.validate import validate
