@@ -124,7 +124,7 @@ def _init(port: int) -> str:
 def app(upstream: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     root = tmp_path_factory.mktemp("plugins")
     with temporary_plugin(root, "proxysites", _init(upstream)):
-        config = {"tdp": {"proxy": {"timeout": 0.5, "max_bytes": MAX_BYTES}}}
+        config = {"tdp": {"proxy": {"timeout": "500ms", "max_bytes": MAX_BYTES}}}
         application = create_app(config, plugins_dirs=[root], entry_points=False,
                                  data_dir=tmp_path_factory.mktemp("data"))
     application.config["TESTING"] = True

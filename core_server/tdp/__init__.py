@@ -54,11 +54,11 @@ def init_app(app: Flask) -> None:
         log.error("%s %s of plugin %s: %s", ext.type, ext.id, ext.plugin, exc)
         registry.record_failure(ext.plugin, ext, exc)
 
-    store = Store(str(config.get_path("tdp.storage.dburl")), collections())
+    store = Store(config.get_str("tdp.storage.dburl"), collections())
     _refuse_shadowed(state, store)
-    upstream = Upstream(float(config.get_path("tdp.proxy.timeout")),
-                        float(config.get_path("tdp.proxy.connect_timeout")),
-                        int(config.get_path("tdp.proxy.max_bytes")))
+    upstream = Upstream(config.get_int("tdp.proxy.timeout") / 1000,
+                        config.get_int("tdp.proxy.connect_timeout") / 1000,
+                        config.get_int("tdp.proxy.max_bytes"))
     state.tdp = TdpState(storage=TdpStorage(store),
                          sites=sites_of(registry.list(TDP_PROXY), record), upstream=upstream,
                          safe_keys=SafeKeys(config, registry.list(TDP_CONFIG_SAFE_KEYS), record),
@@ -66,7 +66,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(storage_routes.blueprint)
     app.register_blueprint(routes.blueprint)
     state.openapi.append(lambda: docs.paths(state.tdp))
-    if config.get_path("tdp.migrations.upgrade_at_start"):
+    if config.get_bool("tdp.migrations.upgrade_at_start"):
         _auto_upgrade(state)
 
 
@@ -82,8 +82,7 @@ def _refuse_shadowed(state: ServerState, store: Store) -> None:
 def _migrations(state: ServerState, record: Any) -> Migrations:
     config = state.config
     legacy = config.get_path("tdp_core.migrations.autoUpgrade")
-    auto = legacy if isinstance(legacy, bool) else bool(
-        config.get_path("tdp.migrations.auto_upgrade"))
+    auto = legacy if isinstance(legacy, bool) else config.get_bool("tdp.migrations.auto_upgrade")
     items: dict[str, Migration] = {}
     connectors = state.dbviews.connectors if state.dbviews is not None else {}
     for ext in state.registry.list(TDP_DB_MIGRATION):
@@ -94,8 +93,8 @@ def _migrations(state: ServerState, record: Any) -> Migrations:
             items[migration.id] = migration
         except MigrationError as exc:
             record(ext, exc)
-    limits = Limits(lock=float(config.get_path("tdp.migrations.lock_timeout")),
-                    statement=float(config.get_path("tdp.migrations.statement_timeout")))
+    limits = Limits(lock=config.get_int("tdp.migrations.lock_timeout") / 1000,
+                    statement=config.get_int("tdp.migrations.statement_timeout") / 1000)
     return Migrations(items, lambda key: _connector_url(state, key), limits)
 
 
