@@ -195,3 +195,18 @@ def test_attachments_round_trip(apps: list[Flask]) -> None:
     assert client_of(apps[0], "viewer").delete(url).status_code == 403
     assert analyst.delete(url).get_json() == 1
     assert analyst.get(url).status_code == 404
+
+
+def test_anonymous_read_off_hides_even_public_sets(store_url: str, apps: list[Flask],
+                                                   tmp_path: Path) -> None:
+    public = _create(client_of(apps[0], "analyst"), name="public", permissions=744)
+    config = {**users_config(USERS, anonymous_read=False), "store": {"dburl": store_url}}
+    closed = create_app(config, plugins_dirs=[], data_dir=tmp_path, entry_points=False)
+    try:
+        anonymous = closed.test_client()
+        assert anonymous.get(f"{BASE}/namedset/{public['id']}").status_code == 401
+        assert anonymous.get(f"{BASE}/namedsets/").status_code == 401
+        assert client_of(closed, "viewer").get(f"{BASE}/namedset/{public['id']}").status_code \
+            == 200
+    finally:
+        tdp.tdp_of(closed).dispose()

@@ -23,12 +23,12 @@ MIGRATIONS_RESOURCE = "tdp:db-migration"
 @blueprint.get("/proxy/<site_id>")
 def proxy(site_id: str) -> Response:
     """Fetch the site's URL with the request's arguments filled in; stream its answer back."""
+    security.check(f"tdp_proxy:{site_id}", security.READ)
     state = current_tdp()
     site = state.sites.get(site_id)
     if site is None:
         raise NotFound(f"no proxy site {site_id!r}", hint="sites: " + (
             ", ".join(sorted(state.sites)) or "none (tdp_proxy extensions add them)"))
-    security.check(f"tdp_proxy:{site_id}", security.READ)
     return state.upstream.fetch(site, target_url(site, request.args.to_dict()))
 
 

@@ -131,8 +131,9 @@ class TdpStorage:
         return doc
 
     def _allow(self, kind: _Kind, item_id: str, doc: dict[str, Any], action: str) -> None:
-        if action != security.READ:  # writes also need what the server asks of writes (login)
-            security.check(kind.resource, action)
+        # the collection first: the server's defaults (anonymous_read, logins for writes) and
+        # config rules apply before the item's own TDP permission
+        security.check(kind.resource, action)
         permission = perms.READ if action == security.READ else perms.WRITE
         security.check(f"{kind.item}/{item_id}", action, rule=_item_rule(doc, permission))
 
