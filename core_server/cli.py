@@ -323,6 +323,16 @@ def _revisions(heads: list[str]) -> str:
     return ", ".join(heads) or "(none)"
 
 
+def _move(migrations: Migrations, ids: list[str], verb: str,
+          command: Callable[..., list[str]], revision: str) -> None:
+    def move(migration_id: str) -> None:
+        click.echo(f"{migration_id}: {verb} to {revision}")
+        heads = command(migration_id, revision, progress=lambda line: click.echo(f"  {line}"))
+        click.echo(f"{migration_id}: at {_revisions(heads)}")
+
+    _each(migrations, ids, move)
+
+
 @db.command("list")
 @app_options
 def db_list(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
@@ -355,13 +365,8 @@ def db_upgrade(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir:
                strict: bool | None, migration_id: str | None, revision: str) -> None:
     """Upgrade one migration (or all) to REVISION (default head)."""
     migrations = _migrations(config_file, plugins_dirs, data_dir, strict)
-
-    def upgrade(m: str) -> None:
-        click.echo(f"{m}: upgrading to {revision}")
-        heads = migrations.upgrade(m, revision, progress=lambda line: click.echo(f"  {line}"))
-        click.echo(f"{m}: at {_revisions(heads)}")
-
-    _each(migrations, _selected(migrations, migration_id), upgrade)
+    _move(migrations, _selected(migrations, migration_id), "upgrading", migrations.upgrade,
+          revision)
 
 
 @db.command("downgrade")
@@ -372,13 +377,8 @@ def db_downgrade(config_file: str | None, plugins_dirs: tuple[str, ...], data_di
                  strict: bool | None, migration_id: str, revision: str) -> None:
     """Downgrade one migration to REVISION (default -1: one step; base: all the way)."""
     migrations = _migrations(config_file, plugins_dirs, data_dir, strict)
-
-    def downgrade(m: str) -> None:
-        click.echo(f"{m}: downgrading to {revision}")
-        heads = migrations.downgrade(m, revision, progress=lambda line: click.echo(f"  {line}"))
-        click.echo(f"{m}: at {_revisions(heads)}")
-
-    _each(migrations, _selected(migrations, migration_id), downgrade)
+    _move(migrations, _selected(migrations, migration_id), "downgrading", migrations.downgrade,
+          revision)
 
 
 @db.command("history")

@@ -1,4 +1,4 @@
-"""tdp-sql-database-migration: a TDP plugin's alembic scripts, run by core-server db and at start."""
+"""tdp-sql-database-migration: a TDP plugin's alembic scripts, by core-server db and at start."""
 
 from __future__ import annotations
 
@@ -100,7 +100,8 @@ def _columns(url: str) -> dict[str, list[str]]:
     engine = sa.create_engine(url)
     try:
         inspector = sa.inspect(engine)
-        return {t: [c["name"] for c in inspector.get_columns(t)] for t in inspector.get_table_names()}
+        return {t: [c["name"] for c in inspector.get_columns(t)]
+                for t in inspector.get_table_names()}
     finally:
         engine.dispose()
 

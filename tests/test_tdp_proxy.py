@@ -116,7 +116,8 @@ def _init(port: int) -> str:
         "home": {"url": base + "/home"}, "fail": {"url": base + "/fail"},
         "open": {"url": "http://{host}/x"}, "attr": {"url": base + "/{gene.__class__}"},
     }
-    lines = "\n".join(f"    registry.append('tdp_proxy', {k!r}, '', {v!r})" for k, v in sites.items())
+    lines = "\n".join(f"    registry.append('tdp_proxy', {k!r}, '', {v!r})"
+                      for k, v in sites.items())
     return f"def phovea(registry):\n{lines}\n"
 
 

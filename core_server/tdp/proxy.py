@@ -103,7 +103,7 @@ def _placeholders(site: str, url: str) -> tuple[str, ...]:
 
 
 def target_url(site: ProxySite, args: Mapping[str, str]) -> str:
-    """The site's URL with each placeholder replaced by its URL-encoded argument (400 if missing)."""
+    """The site's URL, each placeholder replaced by its URL-encoded argument (400 if missing)."""
     missing = [name for name in site.placeholders if name not in args]
     if missing:
         raise BadRequest("missing_argument", f"proxy {site.id!r} needs the argument(s) "
