@@ -91,8 +91,9 @@ def paths(tdp: TdpState) -> dict[str, Any]:
         "/api/tdp/proxy/{site_id}": {"get": proxy},
         "/api/tdp/config/{key}": {"get": operation(
             "a whitelisted config value (tdp-config-safe-keys); key/sub/... for one below it",
-            tag=TAG, parameters=[{**_path("key", "a safe key"), "schema": {
-                "type": "string", "enum": keys}}], errors=(401, 403, 404))},
+            tag=TAG, parameters=[_path("key", "a safe key (" + ", ".join(keys) + "), then "
+                                       "/sub/key for a value below it")],
+            errors=(401, 403, 404))},
         "/api/tdp/db-migration/": {"get": operation(
             "ids of the alembic migrations (admins)", {"type": "array", "items": _STRING},
             tag=TAG, errors=(401, 403))},
