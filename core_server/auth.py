@@ -30,6 +30,7 @@ from flask.sessions import SecureCookieSessionInterface
 from core_server.config import ConfigError
 from core_server.errors import ApiError
 from core_server.errors import Unauthorized
+from core_server.errors import is_api_request
 from core_server.security import ANONYMOUS
 from core_server.security import ResolvedRules
 from core_server.security import SAFE_METHODS
@@ -152,7 +153,7 @@ def check_csrf() -> None:
     """Refuse a cookie-authenticated write (or a login) that may come from another site."""
     if request.method in SAFE_METHODS or request.endpoint in CSRF_EXEMPT:
         return
-    if not _is_api_path():
+    if not is_api_request():
         return
     logging_in = request.endpoint == "auth.login"
     if g.auth != "session" and not logging_in:
@@ -174,10 +175,6 @@ def check_csrf() -> None:
                  "core_server.security.trusted_origins")
     raise ApiError(403, "csrf_failed",
                    f"cross-site request refused for {request.method} {request.path}", hint=hint)
-
-
-def _is_api_path() -> bool:
-    return "/api/" in (request.script_root + request.path).rstrip("/") + "/"
 
 
 def _origin_of(url: str | None) -> str | None:
