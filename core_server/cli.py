@@ -161,7 +161,7 @@ def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
               help="werkzeug hash method, e.g. scrypt or pbkdf2:sha256.")
 def hash_password(from_stdin: bool, method: str) -> None:
     """Print a password hash for core_server.security.users[].password."""
-    from core_server.userstore import hash_password as make_hash
+    from core_server.security import hash_password as make_hash
 
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import orjson
 import sqlalchemy as sa
+from flask import has_request_context
 from sqlalchemy.engine import Engine
 
 from core_server.docstore.dialects import Dialect
@@ -34,6 +35,7 @@ from core_server.errors import ApiError
 from core_server.errors import NotFound
 from core_server.errors import ServiceUnavailable
 from core_server.security import User
+from core_server.security import current_user
 
 log = logging.getLogger("core_server.docstore")
 T = TypeVar("T")
@@ -249,10 +251,6 @@ def _db_errors() -> Iterator[None]:
 
 
 def _request_user() -> User | None:
-    from flask import has_request_context
-
     if has_request_context():
-        from core_server.security import current_user
-
         return current_user()
     return None
