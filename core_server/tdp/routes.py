@@ -23,7 +23,7 @@ MIGRATIONS_RESOURCE = "tdp:db-migration"
 @blueprint.get("/proxy/<site_id>")
 def proxy(site_id: str) -> Response:
     """Fetch the site's URL with the request's arguments filled in; stream its answer back."""
-    security.check(f"tdp_proxy:{site_id}", security.READ)
+    security.check(f"tdp_proxy:{site_id}", "read")
     state = current_tdp()
     site = state.sites.get(site_id)
     if site is None:
@@ -35,21 +35,21 @@ def proxy(site_id: str) -> Response:
 @blueprint.get("/config/<path:key>")
 def config_value(key: str) -> Response:
     """The value of a whitelisted config key (``tdp-config-safe-keys``)."""
-    security.check(CONFIG_RESOURCE, security.READ)
+    security.check(CONFIG_RESOURCE, "read")
     return json_response(current_tdp().safe_keys.value(key))
 
 
 @blueprint.get("/db-migration/")
 def list_migrations() -> Response:
     """The ids of the configured migrations (admins only)."""
-    security.check(MIGRATIONS_RESOURCE, security.READ, rule="admin")
+    security.check(MIGRATIONS_RESOURCE, "read", rule="admin")
     return json_response(list(current_tdp().migrations.items))
 
 
 @blueprint.get("/db-migration/<migration_id>")
 def get_migration(migration_id: str) -> Response:
     """The id of one migration, as TDP answers (admins only; 404 if unknown)."""
-    security.check(MIGRATIONS_RESOURCE, security.READ, rule="admin")
+    security.check(MIGRATIONS_RESOURCE, "read", rule="admin")
     try:
         return json_response(current_tdp().migrations.get(migration_id).id)
     except MigrationError as exc:

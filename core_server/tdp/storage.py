@@ -134,12 +134,12 @@ class TdpStorage:
         # the collection first: the server's defaults (anonymous_read, logins for writes) and
         # config rules apply before the item's own TDP permission
         security.check(kind.resource, action)
-        permission = perms.READ if action == security.READ else perms.WRITE
+        permission = perms.READ if action == "read" else perms.WRITE
         security.check(f"{kind.item}/{item_id}", action, rule=_item_rule(doc, permission))
 
     def _read(self, kind: _Kind, item_id: str) -> dict[str, Any]:
         doc = self._run(lambda tx: tx.get(kind.collection, item_id), write=False)
-        self._allow(kind, item_id, self._found(kind, item_id, doc), security.READ)
+        self._allow(kind, item_id, self._found(kind, item_id, doc), "read")
         return doc  # type: ignore[no-any-return]
 
     def _change(self, kind: _Kind, item_id: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +168,7 @@ class TdpStorage:
 
     def list_namedsets(self, user: User, id_type: str | None = None) -> list[dict[str, Any]]:
         """The sets ``user`` may read (TDP permissions), optionally of one ``idType``."""
-        security.check(NAMEDSETS_RESOURCE, security.READ)
+        security.check(NAMEDSETS_RESOURCE, "read")
         query: dict[str, Any] = {"readers": {"$in": perms.keys_of(user)}}
         if id_type is not None:
             query["idType"] = id_type
