@@ -13,6 +13,8 @@ from flask import Response
 from flask import current_app
 
 from core_server import requestlog
+from core_server.dbview.idmapping import MAX_ID
+from core_server.dbview.idmapping import NAME_LENGTH
 from core_server.encoding import json_response
 from core_server.idtypes.service import IdTypes
 from core_server.state import state_of
@@ -24,6 +26,7 @@ from core_server.values import get_text
 from core_server.values import id_list
 from core_server.values import integer
 from core_server.values import request_values
+from core_server.values import text
 
 METHODS = ["GET", "POST"]
 MODES = ("all", "first")
@@ -67,9 +70,10 @@ def map_names(idtype: str) -> Response:
     """Names -> assigned integer ids; names seen for the first time get the next free ids."""
     idtypes = _idtypes()
     idtypes.require(idtype)
-    names, single = _one_or_many(idtypes, request_values())
+    raw, single = _one_or_many(idtypes, request_values())
+    names = [text(n, "id" if single else "ids", NAME_LENGTH) for n in raw]
     with requestlog.timed("db"), idtypes.assigned.guard():
-        ids = idtypes.dbv.ids([str(n) for n in names], idtype)
+        ids = idtypes.dbv.ids(names, idtype)
     requestlog.set_rows(len(ids))
     return json_response(ids[0] if single else ids)
 
@@ -80,7 +84,7 @@ def unmap_ids(idtype: str) -> Response:
     idtypes = _idtypes()
     idtypes.require(idtype)
     raw, single = _one_or_many(idtypes, request_values())
-    ids = [integer(v, "id" if single else "ids") for v in raw]
+    ids = [integer(v, "id" if single else "ids", 0, MAX_ID) for v in raw]
     with requestlog.timed("db"):
         names = idtypes.assigned.unmap(ids, idtype)
     requestlog.set_rows(len(names))
