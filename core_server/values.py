@@ -55,7 +55,9 @@ class InvalidValue(BadRequest):
 def shown(value: Any) -> str:
     """``repr(value)`` cut to a readable length (values may be 100 KB long)."""
     text = repr(value)
-    return text if len(text) <= _SHOWN else text[:_SHOWN] + "...'"
+    if len(text) <= _SHOWN:
+        return text
+    return text[:_SHOWN] + "..." + (text[-1] if text[-1] in "'\"" else "")
 
 
 # -- single values -------------------------------------------------------------------------------
@@ -93,14 +95,14 @@ def integer(value: Any, param: str, minimum: int = INT64_MIN, maximum: int = INT
 
 def floating(value: Any, param: str) -> float:
     """``value`` as a finite float (decimal or exponent notation, ASCII only)."""
-    number: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str) and _DECIMAL.fullmatch(value) is not None:
-        number = float(value)
-    if number is None or not math.isfinite(number):
+    found = math.inf
+    if isinstance(value, float) or isinstance(value, str) and _DECIMAL.fullmatch(value):
+        found = float(value)  # a decimal text too long for a float is inf, not an error
+    elif isinstance(value, int) and not isinstance(value, bool):
+        found = float(value) if abs(value) < 2**1023 else math.inf
+    if not math.isfinite(found):
         raise InvalidValue(param, value, "a finite number")
-    return number
+    return found
 
 
 def number(value: Any, param: str) -> int | float:
