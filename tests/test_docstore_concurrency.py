@@ -1,4 +1,4 @@
-"""Concurrency against a real HTTP server (werkzeug, threaded, 127.0.0.1:18200-18299)."""
+"""Concurrency against a real HTTP server (werkzeug, threaded, 127.0.0.1, a free port)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core_server.docstore.testing import serve
-from core_server.docstore.testing import store_app
+from core_server.testing import serve
+from core_server.testing import store_app
 
 
 class Client:
