@@ -28,6 +28,8 @@ from core_server import security
 from core_server.registry import Registry
 from core_server.registry import RegistryError
 from core_server.registry import discover
+from core_server.registry import init_plugin_apps
+from core_server.registry import validate_settings
 from core_server.state import ServerState
 
 log = logging.getLogger("core_server")
@@ -72,6 +74,7 @@ def create_app(
     registry = discover(dirs, entry_points=entry_points and bool(pre["core_server"]["entry_points"]))
     plugin_layers = [{name: p.config} for name, p in registry.plugins.items() if p.config]
     cfg = config_mod.load([*plugin_layers, file_layer, env_layer, top], environ=environ)
+    validate_settings(registry, cfg)
 
     app = Flask("core_server")
     app.request_class = errors.ApiRequest
@@ -81,6 +84,8 @@ def create_app(
     for subsystem in SUBSYSTEMS:
         subsystem.init_app(app)
     app.register_blueprint(introspection.blueprint)
+    app.register_blueprint(introspection.tdp_blueprint)
+    init_plugin_apps(registry, app)
     registry.freeze()
     _report(registry, strict if strict is not None else bool(cfg.get_path("core_server.strict")))
     return app
