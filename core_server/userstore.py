@@ -27,10 +27,12 @@ from werkzeug.security import generate_password_hash
 
 from core_server.config import ConfigError
 from core_server.registry import SECURITY_PROVIDER
+from core_server.registry import USER_STORES
 from core_server.registry import Registry
 from core_server.security import ANONYMOUS_NAME
 from core_server.security import User
 from core_server.security import user_from
+from core_server.tdpstores import TDPStore
 
 log = logging.getLogger("core_server.security")
 
@@ -144,5 +146,12 @@ def load_providers(config_users: Iterable[Mapping[str, Any]], registry: Registry
                                     f"without {method}()")
             providers.append(provider)
         except Exception as exc:  # a broken provider is reported, the server still starts
+            registry.record_failure(ext.plugin, ext, exc)
+    for ext in registry.list(USER_STORES):
+        try:
+            store = ext.create()
+            if store is not None:  # TDP stores answer None when switched off in the config
+                providers.append(TDPStore(store, ext.id))
+        except Exception as exc:  # a broken store is reported, the server still starts
             registry.record_failure(ext.plugin, ext, exc)
     return providers
