@@ -222,3 +222,33 @@ def test_visyn_entry_point_class_registers_once(site: Path) -> None:
     assert (plugin.status, plugin.generation) == ("loaded", "visyn"), plugin.errors
     assert plugin.source == "entry-point:visyn.plugin"
     assert [e.id for e in registry.list("namespace") if e.plugin == "epvisyn"] == ["epvisyn_ns"]
+
+
+@pytest.mark.db
+def test_tdp_timeout_strings_and_engine_options_on_each_database(tmp_path: Path,
+                                                                 db_url: str) -> None:
+    from tdp_core import manager
+
+    _demo_tables(db_url)
+    backend = sa.engine.make_url(db_url).get_backend_name()
+    # config.json's "'5min'" and "set statement_timeout to {}" as TDP wrote them (PostgreSQL);
+    # MariaDB has its own default statement
+    section: dict[str, Any] = {"dburl": db_url, "engine": {"pool_pre_ping": True,
+                                                           "pool_size": 3}}
+    if backend == "mysql":
+        section["statement_timeout_query"] = None
+    app = _app(tmp_path, db_url, tdp_phovea_demo=section)
+    client = app.test_client()
+    rows = client.get("/api/db/phovea_demo/item?filter_kind=a").get_json()
+    assert sorted((r["id"], r["size"]) for r in rows) == [("i1", 1), ("i3", 3)]
+    by_kind = client.get("/api/db/phovea_demo/item_by_kind?kind=b").get_json()
+    assert [(r["id"], r["name"]) for r in by_kind] == [("i2", "two")]
+    with app.app_context():
+        engine = manager.db.engine("phovea_demo")
+        assert engine.pool.size() == 3
+        with engine.connect() as conn:
+            if backend == "postgresql":
+                assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "5min"
+            elif backend == "mysql":
+                assert float(conn.execute(sa.text("SELECT @@max_statement_time")).scalar()) == 300
+    app.extensions["core_server"].dbviews.dispose()
