@@ -118,6 +118,28 @@ def test_manager_settings_is_the_typed_object(tmp_path: Path, demo_url: str) -> 
                     "started": True}
 
 
+def test_phovea_and_visyn_stores_answer_login(tmp_path: Path, demo_url: str) -> None:
+    import base64
+
+    client = _app(tmp_path, demo_url).test_client()
+    wrong = client.post("/api/login", data={"username": "phoebe", "password": "nope"})
+    assert wrong.status_code == 401
+    answer = client.post("/api/login", data={"username": "phoebe", "password": "phoebe-secret"})
+    assert answer.status_code == 200 and answer.get_json()["roles"] == ["phovea_demo_reader"]
+    # the session reloads the user through the phovea store's load(id)
+    assert client.get("/api/loggedinas").get_json()["name"] == "phoebe"
+    client.post("/api/logout", headers={"X-CSRF-Token": answer.get_json()["csrf_token"]})
+    assert client.get("/api/loggedinas").get_json() == "not_yet_logged_in"
+    basic = base64.b64encode(b"vera:vera-secret").decode()
+    for headers in ({"apiKey": "vera:vera-secret"}, {"Authorization": f"Basic {basic}"},
+                    {"Authorization": "vera:vera-secret"}):
+        who = client.get("/api/loggedinas", headers=headers).get_json()
+        assert (who["name"], who["roles"], who["auth"]) == ("vera", ["visyn_demo_reader"],
+                                                            "request")
+    assert client.get("/api/loggedinas", headers={"apiKey": "vera:x"}).get_json() == \
+        "not_yet_logged_in"
+
+
 def test_settings_the_model_rejects_fail_the_plugin_only(tmp_path: Path, demo_url: str) -> None:
     app = _app(tmp_path, demo_url, environ={"CORE_SERVER__tdp_visyn_demo__max_items": "lots"})
     plugin = app.extensions["core_server"].registry.plugins["tdp_visyn_demo"]
