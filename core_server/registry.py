@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import json5
+from core_server import plugin_config
 
 # --- extension types (the hook specification) -------------------------------------------------
 
@@ -61,8 +61,8 @@ COMMAND = "command"
 """``create() -> click.Command``: an extra ``core-server`` CLI command."""
 
 USER_STORES = "user_stores"
-"""``create() -> store | None``: a TDP/Phovea user store (``login(username, extra_fields)``,
-``load_from_key(key)``...), adapted to a security provider."""
+"""TDP's alias of :data:`SECURITY_PROVIDER` whose ``create()`` returns a TDP/Phovea user store
+(``login(username, extra_fields)``, ``load_from_key(key)``...) or None; adapted by security."""
 
 #: Every extension type with its contract (docs and tests are checked against this table).
 EXTENSION_TYPES: dict[str, str] = {
@@ -77,7 +77,6 @@ EXTENSION_TYPES: dict[str, str] = {
         (MAPPING_PROVIDER, "create() -> iterable of (from, to, fn(ids) -> [[targets]])"),
         (JSON_ENCODER, "create() -> fn(value) -> JSON-able value"),
         (COMMAND, "create() -> click.Command added to core-server"),
-        (USER_STORES, "create() -> TDP/Phovea user store (or None), asked by /api/login"),
     )
 }
 
@@ -87,6 +86,7 @@ ALIASES: dict[str, str] = {
     "tdp-sql-database-extension": DB_CONNECTOR_EXTENSION,
     "mapping_provider": MAPPING_PROVIDER,
     "tdp-mapping-provider": MAPPING_PROVIDER,
+    USER_STORES: SECURITY_PROVIDER,
 }
 
 #: TDP server-side types that have no meaning here: accepted with a warning so that TDP plugins
@@ -123,6 +123,8 @@ class Extension:
     module: str
     desc: dict[str, Any]
     plugin: str
+    #: the type name the plugin used (a TDP alias, e.g. ``user_stores``), if not ``type``
+    alias: str | None = None
     _module: ModuleType | None = field(default=None, repr=False)
 
     def load(self) -> Extension:
@@ -231,7 +233,8 @@ class Registry:
                                 f"{existing.plugin} registered already")
         if module.startswith("."):
             module = plugin.name + module
-        ext = Extension(canonical, id, module, dict(desc or {}), plugin.name)
+        ext = Extension(canonical, id, module, dict(desc or {}), plugin.name,
+                        type if type != canonical else None)
         self._extensions[canonical][id] = ext
         plugin.extensions.append(ext)
 
@@ -445,69 +448,21 @@ def _visyn_class(module: ModuleType) -> type | None:
 def _plugin_config(target: Any, candidate: _Candidate, plugin: Plugin) -> dict[str, Any]:
     """The plugin's config defaults: phovea.config, setting_class, phovea_config(), config.json."""
     if candidate.config is not None:
-        return _config_of(candidate.config(), f"the phovea.config entry point of {plugin.name}")
+        return plugin_config.config_of(candidate.config(),
+                                       f"the phovea.config entry point of {plugin.name}")
     if plugin.settings_model is not None:
-        return _model_defaults(plugin.settings_model, plugin)
+        try:
+            return plugin_config.model_defaults(plugin.settings_model)
+        except plugin_config.PluginConfigError as exc:  # the config must give them all
+            plugin.warnings.append(str(exc))
+            return {}
     module = target if isinstance(target, ModuleType) else inspect.getmodule(target)
     if module is None:
         return {}
     if callable(getattr(module, "phovea_config", None)):
-        return _config_of(module.phovea_config(), f"{module.__name__}.phovea_config()")
+        return plugin_config.config_of(module.phovea_config(), f"{module.__name__}.phovea_config()")
     file = Path(getattr(module, "__file__", "") or "").parent / "config.json"
-    return _read_json(file) if file.is_file() else {}
-
-
-def _config_of(result: Any, where: str) -> dict[str, Any]:
-    # what TDP accepted: a dict, the path of a config.json, or None (no config)
-    if result is None:
-        return {}
-    if isinstance(result, dict):
-        return result
-    if isinstance(result, (str, Path)):
-        return _read_json(Path(result))
-    raise RegistryError(f"{where} returned {type(result).__name__}; expected a dict, the path "
-                        "of a config.json, or None")
-
-
-def _model_defaults(model: Any, plugin: Plugin) -> dict[str, Any]:
-    """The defaults of a pydantic settings model as a JSON-able dict (pydantic 2 or 1).
-
-    A model with required fields is built without validation; its fields without a default
-    are left to the config (and reported when the settings are validated).
-    """
-    try:
-        instance = model()
-    except Exception:  # required fields: take the defaults that exist
-        construct = getattr(model, "model_construct", None) or model.construct
-        instance = construct()
-    dump = getattr(instance, "model_dump", None)
-    try:
-        data = dump(mode="json", warnings=False) if dump else json.loads(instance.json())
-    except Exception as exc:  # defaults that do not serialise: the config must give them
-        plugin.warnings.append(f"the defaults of {model.__name__} cannot be read: {exc}")
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _read_json(file: Path) -> dict[str, Any]:
-    """A plugin's ``config.json``; ``//`` and ``/* */`` comments and trailing commas allowed.
-
-    TDP read these files with a lenient JSON reader; plain JSON takes the fast path.
-    """
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RegistryError(f"cannot read plugin config {file}: {exc.strerror}") from exc
-    try:
-        data = json.loads(text)
-    except ValueError:
-        try:
-            data = json5.loads(text)
-        except ValueError as exc:
-            raise RegistryError(f"plugin config {file} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RegistryError(f"plugin config {file} must be a JSON object")
-    return data
+    return plugin_config.read_json(file) if file.is_file() else {}
 
 
 def _describe(exc: BaseException) -> str:

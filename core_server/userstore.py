@@ -140,18 +140,15 @@ def load_providers(config_users: Iterable[Mapping[str, Any]], registry: Registry
     for ext in registry.list(SECURITY_PROVIDER):
         try:
             provider = ext.create()
+            if ext.alias == USER_STORES:  # a TDP store; None when switched off in its config
+                if provider is not None:
+                    providers.append(TDPStore(provider, ext.id))
+                continue
             for method in ("login", "load"):
                 if not callable(getattr(provider, method, None)):
                     raise TypeError(f"create() returned {type(provider).__name__} "
                                     f"without {method}()")
             providers.append(provider)
         except Exception as exc:  # a broken provider is reported, the server still starts
-            registry.record_failure(ext.plugin, ext, exc)
-    for ext in registry.list(USER_STORES):
-        try:
-            store = ext.create()
-            if store is not None:  # TDP stores answer None when switched off in the config
-                providers.append(TDPStore(store, ext.id))
-        except Exception as exc:  # a broken store is reported, the server still starts
             registry.record_failure(ext.plugin, ext, exc)
     return providers

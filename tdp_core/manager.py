@@ -113,7 +113,8 @@ class MappingManager:
 
     def __call__(self, from_idtype: str, to_idtype: str, ids: Sequence[Any]) -> list[list[Any]]:
         """The ``to_idtype`` ids of each of ``ids`` (``[]`` for unknown ones)."""
-        return current_state().idtypes.map(from_idtype, to_idtype, list(ids))  # type: ignore[no-any-return]
+        mapped = current_state().idtypes.map(from_idtype, to_idtype, list(ids))
+        return mapped  # type: ignore[no-any-return]
 
     def search(self, from_idtype: str, to_idtype: str, query: str,
                max_results: int | None = None) -> list[dict[str, Any]]:

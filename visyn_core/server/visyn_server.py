@@ -1,4 +1,4 @@
-"""``visyn_core.server.visyn_server``: re-exports :func:`tdp_core.server.visyn_server.create_visyn_server`."""
+"""``visyn_core.server.visyn_server``: re-exports ``tdp_core``'s ``create_visyn_server``."""
 
 from tdp_core.server.visyn_server import create_visyn_server
 
