@@ -14,7 +14,7 @@ from typing import Any
 
 import json5
 
-__all__ = ["PluginConfigError", "config_of", "model_defaults", "read_json"]
+__all__ = ["PluginConfigError", "config_of", "loads", "model_defaults", "read_json"]
 
 
 class PluginConfigError(ValueError):
@@ -40,15 +40,23 @@ def read_json(file: Path) -> dict[str, Any]:
     except OSError as exc:
         raise PluginConfigError(f"cannot read plugin config {file}: {exc.strerror}") from exc
     try:
-        data = json.loads(text)
-    except ValueError:
-        try:
-            data = json5.loads(text)
-        except ValueError as exc:
-            raise PluginConfigError(f"plugin config {file} is not valid JSON: {exc}") from exc
+        data = loads(text)
+    except ValueError as exc:
+        raise PluginConfigError(f"plugin config {file} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise PluginConfigError(f"plugin config {file} must be a JSON object")
     return data
+
+
+def loads(text: str) -> Any:
+    """JSON text as TDP's config files were written: comments and trailing commas allowed.
+
+    :raises ValueError: the text is not JSON, not even with comments.
+    """
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json5.loads(text)
 
 
 def model_defaults(model: Any) -> dict[str, Any]:

@@ -128,8 +128,14 @@ def test_phovea_and_visyn_stores_answer_login(tmp_path: Path, demo_url: str) -> 
     assert answer.status_code == 200 and answer.get_json()["roles"] == ["phovea_demo_reader"]
     # the session reloads the user through the phovea store's load(id)
     assert client.get("/api/loggedinas").get_json()["name"] == "phoebe"
+    # phovea_server.security in a phovea_server.ns namespace
+    whoami = client.get("/api/phovea_demo/whoami")
+    assert whoami.get_json() == {"name": "phoebe", "roles": ["phovea_demo_reader"], "nan": None}
+    assert whoami.headers["Cache-Control"].startswith("private, no-cache")
     client.post("/api/logout", headers={"X-CSRF-Token": answer.get_json()["csrf_token"]})
     assert client.get("/api/loggedinas").get_json() == "not_yet_logged_in"
+    anonymous = client.get("/api/phovea_demo/whoami")
+    assert anonymous.status_code == 401 and anonymous.get_json()["error"]["code"] == "unauthorized"
     basic = base64.b64encode(b"vera:vera-secret").decode()
     for headers in ({"apiKey": "vera:vera-secret"}, {"Authorization": f"Basic {basic}"},
                     {"Authorization": "vera:vera-secret"}):
@@ -155,7 +161,9 @@ def test_unknown_types_are_warnings_in_check(tmp_path: Path, demo_url: str) -> N
     from core_server.cli import main
 
     config = tmp_path / "workspace.json"
-    config.write_text('{"tdp_phovea_demo": {"dburl": "%s"}, "tdp_visyn_demo": {"dburl": "%s"}}'
+    # a workspace config.json with comments, as TDP read it
+    config.write_text('{"tdp_phovea_demo": {"dburl": "%s"}, // ours\n'
+                      ' /* the visyn one */ "tdp_visyn_demo": {"dburl": "%s"},}'
                       % (demo_url, demo_url))
     result = CliRunner().invoke(main, ["check", "--config", str(config), "--plugins-dir",
                                        str(PLUGINS), "--data-dir", str(tmp_path / "d")],
