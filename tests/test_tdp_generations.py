@@ -282,3 +282,33 @@ def test_tdp_timeout_strings_and_engine_options_on_each_database(tmp_path: Path,
             elif backend == "mysql":
                 assert float(conn.execute(sa.text("SELECT @@max_statement_time")).scalar()) == 300
     app.extensions["core_server"].dbviews.dispose()
+
+
+def test_a_failing_or_switched_off_store_counts_as_no_user(tmp_path: Path) -> None:
+    from core_server.testing import temporary_plugin
+
+    init = """
+    def phovea(registry):
+        registry.append('user_stores', 'flaky', 'flakystore.store', {})
+        registry.append('user_stores', 'off', 'flakystore.off', {})
+    """
+    store = """
+    class Flaky:
+        def load_from_key(self, key):
+            raise RuntimeError('directory down')
+
+        def login(self, username, extra_fields={}):
+            raise RuntimeError('directory down')
+
+    def create():
+        return Flaky()
+    """
+    with temporary_plugin(tmp_path / "p", "flakystore", init,
+                          {"store.py": store, "off.py": "def create():\n    return None\n"}) as root:
+        app = create_app({}, plugins_dirs=[root], data_dir=tmp_path / "d", entry_points=False)
+        assert app.extensions["core_server"].registry.plugins["flakystore"].status == "loaded"
+        client = app.test_client()
+        assert client.get("/api/loggedinas", headers={"apiKey": "a:b"}).get_json() == \
+            "not_yet_logged_in"
+        login = client.post("/api/login", json={"username": "a", "password": "b"})
+        assert login.status_code == 401
