@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tdp_core.manager import registry
+from tdp_core.plugin.registry import registry
 
 __all__ = ["list", "plugins"]
 

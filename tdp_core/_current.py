@@ -8,8 +8,6 @@ one, the app most recently built by ``create_visyn_server()`` (a plugin's test s
 from __future__ import annotations
 
 import weakref
-from typing import Any
-
 from flask import Flask
 from flask import current_app
 from flask import has_app_context
@@ -41,12 +39,3 @@ def current_state() -> ServerState:
     """The :class:`~core_server.state.ServerState` of :func:`current_app_or_last`."""
     return state_of(current_app_or_last())
 
-
-def attribute_of(target: Any, desc: dict[str, Any], name: str) -> Any:
-    """``target.name``, else ``desc[name]`` (TDP reads extension descs as attributes)."""
-    try:
-        return getattr(target, name)
-    except AttributeError:
-        if name in desc:
-            return desc[name]
-        raise

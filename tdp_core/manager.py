@@ -19,8 +19,9 @@ from core_server.dbview import DBConnector
 from phovea_server.config import ConfigView
 from tdp_core._current import current_app_or_last
 from tdp_core._current import current_state
+from tdp_core.plugin.registry import registry
 
-__all__ = ["db", "id_mapping", "registry", "settings"]
+__all__ = ["db", "id_mapping", "registry", "security", "settings"]
 
 
 class Settings:
@@ -123,41 +124,16 @@ class MappingManager:
             from_idtype, to_idtype, query, max_results or 10)
 
 
-class _ExtensionDesc:
-    """A registered extension as TDP code reads it: desc keys as attributes."""
-
-    def __init__(self, ext: Any) -> None:
-        self._ext = ext
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._ext.desc:
-            return self._ext.desc[name]
-        return getattr(self._ext, name)
-
-
-class RegistryView:
-    """``manager.registry``: the plugins and extensions of the app."""
-
-    @property
-    def plugins(self) -> list[Any]:
-        """The discovered plugins."""
-        return list(current_state().registry.plugins.values())
-
-    def list(self, plugin_type: Any = None) -> list[Any]:
-        """Extensions of a type (any type a plugin registered), or those a predicate accepts."""
-        registry = current_state().registry
-        if callable(plugin_type):
-            return [d for d in map(_ExtensionDesc, registry.list()) if plugin_type(d)]
-        return [_ExtensionDesc(e) for e in registry.list(plugin_type)]
-
-    def __iter__(self) -> Any:
-        return iter(self.list())
-
-    def __len__(self) -> int:
-        return len(self.list())
-
-
 settings = Settings()
 db = DBManager()
 id_mapping = MappingManager()
-registry = RegistryView()
+
+
+def __getattr__(name: str) -> Any:
+    # manager.security needs pydantic (its users are tdp_core.security.User): import it only
+    # when asked, so that Phovea-era plugins run without the core_server[tdp] extra
+    if name == "security":
+        from tdp_core.security.manager import security
+
+        return security
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

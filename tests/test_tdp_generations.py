@@ -113,6 +113,16 @@ def test_manager_settings_is_the_typed_object(tmp_path: Path, demo_url: str) -> 
         assert manager.db.connector("phovea_demo").description.startswith("phovea-era")
         with pytest.raises(AttributeError, match="no settings 'nope'"):
             manager.settings.nope  # noqa: B018
+        assert [e.configKey for e in manager.registry.list("tdp-sql-database-definition")
+                if e.plugin == "tdp_phovea_demo"] == ["tdp_phovea_demo"]
+        assert "PhoveaDemoID" in manager.id_mapping.known_idtypes()
+        assert [type(s).__name__ for s in visyn_manager.security.user_stores] == [
+            "DemoStore", "DemoStore"]
+        vera = manager.security.login("vera", {"password": "vera-secret"})
+        assert (type(vera).__name__, vera.name, vera.roles) == ("User", "vera",
+                                                                ["visyn_demo_reader"])
+        assert manager.security.login("vera", {"password": "nope"}) is None
+        assert manager.security.current_user is None  # no request, nobody logged in
     body = app.test_client().get("/api/visyn_demo/greeting").get_json()
     assert body == {"greeting": "hello", "max_items": 10, "type": "VisynDemoSettings",
                     "started": True}
