@@ -16,18 +16,11 @@ from flask import request
 from core_server import security
 from core_server.encoding import json_response
 from core_server.state import current_state
+from core_server.version import version
 
 blueprint = Blueprint("introspection", __name__, url_prefix="/api")
 #: TDP's liveness route outside ``/api``.
 tdp_blueprint = Blueprint("tdp_health", __name__)
-
-
-def version() -> str:
-    """The installed core_server version."""
-    try:
-        return importlib.metadata.version("core_server")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0+unknown"
 
 
 @blueprint.get("/_health")

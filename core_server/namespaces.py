@@ -11,6 +11,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from core_server import errors
 from core_server.registry import NAMESPACE
 from core_server.registry import RegistryError
+from core_server.security import authenticate
 from core_server.state import state_of
 
 
@@ -53,8 +54,6 @@ _MOUNTED = "core_server_mounted"
 def _share_authentication(app: Flask, target: Flask) -> None:
     # Requests to a mounted app never pass our hooks; give it our session cookie and
     # authentication so that security.current_user() and check() work inside it too.
-    from core_server.auth import authenticate
-
     target.before_request(authenticate)
     target.extensions[_MOUNTED] = True
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from core_server.tdpstores import TDPStore
 from tdp_core._current import current_state
 from tdp_core.security import current_user
 from tdp_core.security import current_username
@@ -28,7 +27,8 @@ class SecurityManager:
     def user_stores(self) -> list[Any]:
         """The TDP/Phovea stores of ``user_stores`` extensions, in the order they are asked."""
         providers = getattr(current_state().security, "providers", [])
-        return [p.store for p in providers if isinstance(p, TDPStore)]
+        # the adapted TDP stores (core_server.security wraps them, keeping them as .store)
+        return [p.store for p in providers if getattr(p, "store", None) is not None]
 
     def login(self, username: str, extra_fields: dict[str, Any] | None = None) -> User | None:
         """The user whose password (``extra_fields["password"]``) a store or the config accepts.
@@ -36,7 +36,8 @@ class SecurityManager:
         Only checks the credentials; ``POST /api/login`` opens the session.
         """
         password = str((extra_fields or {}).get("password", ""))
-        found = current_state().security.login(username, password)
+        state = current_state().security
+        found = state.login(username, password) if state is not None else None
         if found is None:
             return None
         return User(id=found.name, roles=sorted(found.roles))
