@@ -322,3 +322,21 @@ def test_a_failing_or_switched_off_store_counts_as_no_user(tmp_path: Path) -> No
             "not_yet_logged_in"
         login = client.post("/api/login", json={"username": "a", "password": "b"})
         assert login.status_code == 401
+
+
+def test_visyn_core_is_tdp_core_under_its_later_name() -> None:
+    import tdp_core.dbview
+    import tdp_core.plugin.model
+    import tdp_core.security.store.base_store
+    import tdp_core.server.visyn_server
+    import visyn_core.dbview
+    import visyn_core.plugin.model
+    import visyn_core.security.store.base_store
+    import visyn_core.server.visyn_server
+
+    assert visyn_core.dbview.DBViewBuilder is tdp_core.dbview.DBViewBuilder
+    assert visyn_core.plugin.model.AVisynPlugin is tdp_core.plugin.model.AVisynPlugin
+    assert visyn_core.security.store.base_store.BaseStore is \
+        tdp_core.security.store.base_store.BaseStore
+    assert visyn_core.server.visyn_server.create_visyn_server is \
+        tdp_core.server.visyn_server.create_visyn_server
