@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core_server.app import create_app
+from core_server import create_app
 from tdp_core._current import remember
 
 __all__ = ["create_visyn_server"]
