@@ -14,6 +14,8 @@ from typing import Any
 
 from flask import Flask
 
+from core_server.dbview import DBViews
+from core_server.dbview import dbviews_of
 from core_server.docstore import Store
 from core_server.registry import DOC_COLLECTION
 from core_server.registry import TDP_CONFIG_SAFE_KEYS
@@ -34,6 +36,7 @@ from core_server.tdp.migrations import Migrations
 from core_server.tdp.migrations import migration_of
 from core_server.tdp.proxy import Upstream
 from core_server.tdp.proxy import sites_of
+from core_server.tdp.service import TDP
 from core_server.tdp.service import TdpState
 from core_server.tdp.service import tdp_of
 from core_server.tdp.storage import TdpStorage
@@ -59,15 +62,16 @@ def init_app(app: Flask) -> None:
     upstream = Upstream(config.get_int("tdp.proxy.timeout") / 1000,
                         config.get_int("tdp.proxy.connect_timeout") / 1000,
                         config.get_int("tdp.proxy.max_bytes"))
-    state.tdp = TdpState(storage=TdpStorage(store),
-                         sites=sites_of(registry.list(TDP_PROXY), record), upstream=upstream,
-                         safe_keys=SafeKeys(config, registry.list(TDP_CONFIG_SAFE_KEYS), record),
-                         migrations=_migrations(state, record))
+    tdp = TdpState(storage=TdpStorage(store), sites=sites_of(registry.list(TDP_PROXY), record),
+                   upstream=upstream,
+                   safe_keys=SafeKeys(config, registry.list(TDP_CONFIG_SAFE_KEYS), record),
+                   migrations=_migrations(state, dbviews_of(app), record))
+    state.put(TDP, tdp)
     app.register_blueprint(storage_routes.blueprint)
     app.register_blueprint(routes.blueprint)
-    state.openapi.append(lambda: docs.paths(state.tdp))
+    state.openapi.append(lambda: docs.paths(tdp))
     if config.get_bool("tdp.migrations.upgrade_at_start"):
-        _auto_upgrade(state)
+        _auto_upgrade(state, tdp.migrations)
 
 
 def _refuse_shadowed(state: ServerState, store: Store) -> None:
@@ -79,15 +83,14 @@ def _refuse_shadowed(state: ServerState, store: Store) -> None:
                 f"collection name {name!r} is reserved for TDP's storage"))
 
 
-def _migrations(state: ServerState, record: Any) -> Migrations:
+def _migrations(state: ServerState, dbviews: DBViews, record: Any) -> Migrations:
     config = state.config
     legacy = config.get_path("tdp_core.migrations.autoUpgrade")
     auto = legacy if isinstance(legacy, bool) else config.get_bool("tdp.migrations.auto_upgrade")
     items: dict[str, Migration] = {}
-    connectors = state.dbviews.connectors if state.dbviews is not None else {}
     for ext in state.registry.list(TDP_DB_MIGRATION):
         try:
-            migration = migration_of(ext, config, state.registry, connectors, auto)
+            migration = migration_of(ext, config, state.registry, dbviews.connectors, auto)
             if migration.id in items:
                 raise MigrationError(f"migration id {migration.id!r} is used twice")
             items[migration.id] = migration
@@ -95,16 +98,10 @@ def _migrations(state: ServerState, record: Any) -> Migrations:
             record(ext, exc)
     limits = Limits(lock=config.get_int("tdp.migrations.lock_timeout") / 1000,
                     statement=config.get_int("tdp.migrations.statement_timeout") / 1000)
-    return Migrations(items, lambda key: _connector_url(state, key), limits)
+    return Migrations(items, lambda key: str(dbviews.engine(dbviews.entry(key)).url), limits)
 
 
-def _connector_url(state: ServerState, db_key: str) -> str:
-    dbviews = state.dbviews
-    return str(dbviews.engine(dbviews.entry(db_key)).url)
-
-
-def _auto_upgrade(state: ServerState) -> None:
-    migrations: Migrations = state.tdp.migrations
+def _auto_upgrade(state: ServerState, migrations: Migrations) -> None:
     for migration_id, error in migrations.auto_upgrade(
             lambda line: log.info("migration: %s", line)).items():
         if error is None:
@@ -129,5 +126,4 @@ def namedset_ids(target: Flask | ServerState, set_id: str) -> tuple[str, list[st
     and 401/403 (not readable), as the named-set routes do.
     """
     state = target if isinstance(target, ServerState) else state_of(target)
-    tdp: TdpState = state.tdp
-    return tdp.storage.namedset_ids(set_id)
+    return state.get(TDP).storage.namedset_ids(set_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import Flask
 from flask import current_app
 
+from core_server.state import StateKey
 from core_server.state import state_of
 from core_server.tdp.config_keys import SafeKeys
 from core_server.tdp.migrations import Migrations
@@ -31,9 +32,13 @@ class TdpState:
         self.upstream.close()
 
 
+#: The key of :class:`TdpState` on the app's ``ServerState``.
+TDP: StateKey[TdpState] = StateKey("tdp")
+
+
 def tdp_of(app: Flask) -> TdpState:
     """The :class:`TdpState` of ``app``."""
-    return state_of(app).tdp  # type: ignore[no-any-return]
+    return state_of(app).get(TDP)
 
 
 def current_tdp() -> TdpState:
