@@ -18,10 +18,12 @@ from core_server.dbview.common import limit_offset
 from core_server.dbview.connector import DBConnector
 from core_server.dbview.connector import DBMapping
 from core_server.dbview.connector import default_agg_score
+from core_server.dbview.forms import view_inputs
 
 __all__ = [
     "DBConnector", "DBMapping", "DBView", "DBViewBuilder", "add_common_queries",
     "default_agg_score", "init_app", "inject_where", "inject_where_clause", "limit_offset",
+    "view_inputs",
 ]
 
 
@@ -30,6 +32,8 @@ def init_app(app: Flask) -> None:
     from core_server.dbview import docs
     from core_server.dbview.routes import blueprint
     from core_server.dbview.service import DBViews
+    from core_server.dbview.summary import blueprint as summary
+    from core_server.dbview.summary import openapi_fragment as summary_doc
     from core_server.state import state_of
 
     state = state_of(app)
@@ -39,6 +43,9 @@ def init_app(app: Flask) -> None:
         dbv.load(state.registry)
     app.register_blueprint(blueprint, url_prefix="/api/db")
     app.register_blueprint(blueprint, url_prefix="/api/tdp/db", name="tdp_db")
+    app.register_blueprint(summary, url_prefix="/api/db")
+    app.register_blueprint(summary, url_prefix="/api/tdp/db", name="tdp_db_summary")
     state.openapi.append(docs.contributor(dbv))
+    state.openapi.append(summary_doc)
     for name in dbv.connectors:
         state.health_checks[f"db:{name}"] = partial(dbv.ping, name)
