@@ -41,7 +41,7 @@
       var body = { username: login.username.value, password: login.password.value };
       send("POST", login.action, body).then(function (a) {
         if (!a.ok) { return showError(login, a); }
-        location.href = login.dataset.next || root + "/browse/";
+        location.href = root + (login.dataset.next || "/browse/");
       });
     });
   }
