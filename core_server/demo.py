@@ -36,7 +36,7 @@ def ensure_demo_data(app: Flask, rows: int | None = None, force: bool = False,
     """Generate missing (or, with ``force``, all) demo SQLite files; return the files written."""
     progress = progress or (lambda message: None)
     dbv = state_of(app).dbviews
-    count = int(rows or state_of(app).config.get_path("dbview.demo_rows", 1000))
+    count = rows or state_of(app).config.get_int("dbview.demo_rows")
     written: list[Path] = []
     for name, entry in sorted(dbv.connectors.items()):
         path = sqlite_file(entry.connector.dburl) if entry.base == name else None
