@@ -15,6 +15,7 @@ from core_server.browse.base import blueprint
 from core_server.browse.base import fragment_wanted
 from core_server.browse.base import must
 from core_server.browse.base import render
+from core_server.browse.store import readable_collections
 
 #: The export links of a rows page: label and the API path suffix.
 FORMATS = (("JSON", ""), ("CSV", ".csv"), ("TSV", ".tsv"), ("NDJSON", ".ndjson"))
@@ -26,11 +27,8 @@ PAGING = ("_limit", "_offset", "_sort", "_format")
 def index() -> tuple[str, int]:
     """Everything to browse: SQL connectors, document collections, id types."""
     connectors = must(client.get("/api/db/"))
-    collections = client.get("/api/store/_meta")
     idtypes = client.get("/api/idtype/")
-    return render("index.html", connectors=connectors,
-                  collections=sorted((collections.json() or {}).get("collections", {}))
-                  if collections.ok else [],
+    return render("index.html", connectors=connectors, collections=readable_collections(),
                   idtypes=idtypes.json() if idtypes.ok else [])
 
 
