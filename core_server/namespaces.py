@@ -63,12 +63,14 @@ def _operations(prefix: str, rules: Iterable[Rule], tag: str) -> dict[str, Any]:
                   for kind, name in _ARGUMENT.findall(rule.rule)]
         item = paths.setdefault(path.rstrip("/") or "/", {})
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            item[method.lower()] = {
+            op: dict[str, Any] = {
                 "summary": f"namespace {tag}: {rule.endpoint}", "tags": [f"namespace {tag}"],
-                **({"parameters": params} if params else {}),
                 "responses": {"200": {"description": "the namespace's answer",
                                       "content": json_content({})},
                               **error_responses(400, 404, 500)}}
+            if params:
+                op["parameters"] = params
+            item[method.lower()] = op
     return paths
 
 

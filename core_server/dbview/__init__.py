@@ -19,6 +19,8 @@ from core_server.dbview.connector import DBConnector
 from core_server.dbview.connector import DBMapping
 from core_server.dbview.connector import default_agg_score
 from core_server.dbview.forms import view_inputs
+from core_server.dbview.summary import blueprint as summary_blueprint
+from core_server.dbview.summary import openapi_fragment as summary_openapi
 
 __all__ = [
     "DBConnector", "DBMapping", "DBView", "DBViewBuilder", "add_common_queries",
@@ -32,8 +34,6 @@ def init_app(app: Flask) -> None:
     from core_server.dbview import docs
     from core_server.dbview.routes import blueprint
     from core_server.dbview.service import DBViews
-    from core_server.dbview.summary import blueprint as summary
-    from core_server.dbview.summary import openapi_fragment as summary_doc
     from core_server.state import state_of
 
     state = state_of(app)
@@ -43,9 +43,9 @@ def init_app(app: Flask) -> None:
         dbv.load(state.registry)
     app.register_blueprint(blueprint, url_prefix="/api/db")
     app.register_blueprint(blueprint, url_prefix="/api/tdp/db", name="tdp_db")
-    app.register_blueprint(summary, url_prefix="/api/db")
-    app.register_blueprint(summary, url_prefix="/api/tdp/db", name="tdp_db_summary")
+    app.register_blueprint(summary_blueprint, url_prefix="/api/db")
+    app.register_blueprint(summary_blueprint, url_prefix="/api/tdp/db", name="tdp_db_summary")
     state.openapi.append(docs.contributor(dbv))
-    state.openapi.append(summary_doc)
+    state.openapi.append(summary_openapi)
     for name in dbv.connectors:
         state.health_checks[f"db:{name}"] = partial(dbv.ping, name)
