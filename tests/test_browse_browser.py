@@ -42,7 +42,10 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); .ci/run requires it",
                 allow_module_level=True)
 
-sync_api = pytest.importorskip("playwright.sync_api")
+if os.environ.get("CORE_SERVER_REQUIRE_BROWSER"):
+    from playwright import sync_api
+else:
+    sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def _free_port() -> int:
