@@ -6,18 +6,23 @@ enhanced by one small script (``static``); every table is plain HTML, readable w
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from flask import Blueprint
+from flask import g
 from flask import render_template
 from flask import request
+from werkzeug.exceptions import HTTPException
 
 from core_server import security
 from core_server.browse import links
 from core_server.browse.client import Answer
 from core_server.errors import ApiError
 from core_server.introspection import version
+
+log = logging.getLogger("core_server.browse")
 
 blueprint = Blueprint("browse", __name__, url_prefix="/browse", template_folder="templates",
                       static_folder="static", static_url_path="/static")
@@ -77,3 +82,16 @@ def page_error(exc: PageError) -> tuple[str, int]:
 def api_error(exc: ApiError) -> tuple[str, int]:
     """An error raised by a page itself, shown as HTML (``/api`` stays JSON)."""
     return page_error(PageError(exc.to_dict()["error"]))
+
+
+@blueprint.errorhandler(Exception)
+def unexpected(exc: Exception) -> Any:
+    """A bug behind a page: an HTML 500 with the request id (the traceback goes to the log)."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("unhandled error in %s %s (request %s)", request.method, request.path,
+                  g.get("request_id"))
+    return page_error(PageError({"status": 500, "code": "internal",
+                                 "message": "internal server error",
+                                 "hint": f"quote the request id {g.get('request_id')} when "
+                                         "reporting this"}))
