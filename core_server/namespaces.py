@@ -20,6 +20,7 @@ from core_server.openapi import error_responses
 from core_server.openapi import json_content
 from core_server.registry import NAMESPACE
 from core_server.registry import RegistryError
+from core_server.security import authenticate
 from core_server.state import state_of
 
 
@@ -96,8 +97,6 @@ _SESSION_SETTINGS = ("SECRET_KEY", "SESSION_COOKIE_NAME", "SESSION_COOKIE_SAMESI
 def _share_authentication(app: Flask, target: Flask) -> None:
     # Requests to a mounted app never pass our hooks; give it our state, session cookie and
     # authentication so that security.current_user() and check() work inside it too.
-    from core_server.auth import authenticate
-
     target.extensions.setdefault("core_server", app.extensions["core_server"])
     target.config.update({key: app.config.get(key) for key in _SESSION_SETTINGS})
     target.before_request(authenticate)

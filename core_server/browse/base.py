@@ -20,7 +20,7 @@ from core_server import security
 from core_server.browse import links
 from core_server.browse.client import Answer
 from core_server.errors import ApiError
-from core_server.introspection import version
+from core_server.version import version
 
 log = logging.getLogger("core_server.browse")
 

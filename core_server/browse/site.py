@@ -21,7 +21,7 @@ from core_server.browse import client
 from core_server.browse.base import must
 from core_server.browse.base import render
 from core_server.encoding import json_response
-from core_server.introspection import version
+from core_server.version import version
 
 blueprint = Blueprint("site", __name__, template_folder="templates")
 
