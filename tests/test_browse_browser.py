@@ -118,9 +118,9 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     assert not errors, f"JavaScript errors: {errors}"
 
 
-def _shot(page: Any, tmp_path: Path, name: str) -> Path:
+def _shot(page: Any, tmp_path: Path, name: str, full_page: bool = True) -> Path:
     path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     print(f"screenshot: {path}")
     return path
 
@@ -226,29 +226,26 @@ def _csrf(page: Any) -> str:
     return str(cookies["core_server_csrf"])
 
 
+def _try_it_out(page: Any, operation: str, body: dict[str, Any] | None = None) -> str:
+    """Expand an operation of Swagger UI, "Try it out" and "Execute"; the answer's status."""
+    block = page.locator(f"#operations-{operation}")
+    block.locator(".opblock-summary").click()
+    block.locator("button.try-out__btn").click()
+    if body is not None:
+        block.locator("textarea.body-param__text").fill(json.dumps(body))
+    block.locator("button.execute").click()
+    status = block.locator(".live-responses-table .response .response-col_status")
+    return str(status.first.inner_text()).strip()
+
+
 def test_api_docs_try_it_out(page: Any, server: str, tmp_path: Path) -> None:
     page.goto("/api/docs")
     page.wait_for_selector('.opblock-summary-path[data-path="/api/hello_world"]')
-    block = page.locator("#operations-core-get_api__version")
-    block.locator(".opblock-summary").click()
-    block.locator("button.try-out__btn").click()
-    block.locator("button.execute").click()
-    status = block.locator(".live-responses-table .response .response-col_status")
-    assert status.first.inner_text().strip() == "200"
-    # a write: log in through the docs, then create an API token (needs the CSRF header)
-    login = page.locator("#operations-security-post_api_login")
-    login.locator(".opblock-summary").click()
-    login.locator("button.try-out__btn").click()
-    login.locator("textarea.body-param__text").fill(json.dumps(
-        {"username": "admin", "password": password_of("admin")}))
-    login.locator("button.execute").click()
-    login_status = login.locator(".live-responses-table .response .response-col_status")
-    assert login_status.first.inner_text().strip() == "200"
-    tokens = page.locator("#operations-security-post_api_tokens")
-    tokens.locator(".opblock-summary").click()
-    tokens.locator("button.try-out__btn").click()
-    tokens.locator("textarea.body-param__text").fill('{"name": "from the docs"}')
-    tokens.locator("button.execute").click()
-    token_status = tokens.locator(".live-responses-table .response .response-col_status")
-    assert token_status.first.inner_text().strip() == "201"
-    _shot(page, tmp_path, "api-docs")
+    assert _try_it_out(page, "core-get_api__version") == "200"
+    # a write: log in through the docs, then create an API token with the session's CSRF token
+    login = {"username": "admin", "password": password_of("admin")}
+    assert _try_it_out(page, "security-post_api_login", login) == "200"
+    with page.expect_request(lambda r: r.url.endswith("/api/tokens")) as sent:
+        assert _try_it_out(page, "security-post_api_tokens", {"name": "from the docs"}) == "201"
+    assert sent.value.headers["x-csrf-token"] == _csrf(page)
+    _shot(page, tmp_path, "api-docs", full_page=False)
