@@ -50,7 +50,7 @@ def _rows(path: str, params: links.Pairs) -> dict[str, Any]:
         [*params, ("_limit", str(PAGE_SIZE))]
     answer = client.get(path, query)
     if not answer.ok:
-        return {"error": answer.error, "records": [], "next": None}
+        return {"error": answer.error, "records": [], "next": None, "query": query}
     records = answer.json() or []
     return {"error": None, "records": records, "next": links.next_params(answer.headers.get("Link")),
             "query": query}
