@@ -20,14 +20,17 @@ from flask import current_app
 
 from core_server import requestlog
 from core_server.dbview import execute
-from core_server.dbview.handlers import ViewRequest
+from core_server.dbview.engines import ConnectorEngine
+from core_server.dbview.handlers import open_view
+from core_server.dbview.params import ViewRequest
 from core_server.dbview.routes import METHODS
-from core_server.dbview.routes import request_values
+from core_server.dbview.service import DBViews
 from core_server.dbview.service import dbviews_of
 from core_server.encoding import json_response
 from core_server.errors import BadRequest
 from core_server.errors import GatewayTimeout
 from core_server.openapi import operation
+from core_server.values import request_values
 
 #: Histogram buckets per number column; most frequent values shown per categorical column.
 BUCKETS = 10
@@ -48,25 +51,45 @@ class _Budget:
         return self.end is not None and time.monotonic() >= self.end
 
 
-def summarize(req: ViewRequest) -> dict[str, Any]:
+class _Query:
+    """The view's SQL (arguments and filters applied) as a subquery, and its engine."""
+
+    def __init__(self, req: ViewRequest, ce: ConnectorEngine) -> None:
+        self.req = req
+        self.ce = ce
+        self.base = f"({req.sql()}) _s"
+        self.quote = ce.quote
+
+    def run(self, sql: str, binds: dict[str, Any], rows: int) -> execute.Rows:
+        """Execute ``sql`` (a bounded aggregate) with the view's binds and ``binds``."""
+        with requestlog.timed("db"):
+            return execute.run(self.ce, self.req.statement(sql),
+                               {**self.req.parsed.binds, **binds}, self.req.name, rows, rows,
+                               stream=False)
+
+    def rows(self, sql: str, binds: dict[str, Any], rows: int) -> list[Any]:
+        """The result rows of :meth:`run`."""
+        return self.run(sql, binds, rows).head
+
+
+def summarize(dbv: DBViews, req: ViewRequest) -> dict[str, Any]:
     """The summary of the view of ``req`` (its arguments and filters applied)."""
-    if req.view.is_callback or req.ce is None:
+    if req.view.is_callback:
         raise BadRequest("summary_unsupported", f"{req.name} is a callback view",
                          hint="column summaries need a SQL view; fetch the rows instead")
-    quote = req.ce.engine.dialect.identifier_preparer.quote
-    base = f"({req.sql()}) _s"
-    present = set(_output_names(req, base))
+    ce = dbv.engine(req.entry)
+    q = _Query(req, ce)
+    present = set(q.run(f"SELECT * FROM {q.base}{ce.backend.limit_offset(0, None)}", {}, 1).names)
     kinds = {n: c.get("type") for n, c in req.columns.items() if n in present}
     numbers = [n for n, k in kinds.items() if k == _NUMBER]
     categories = [n for n, k in kinds.items() if k in _CATEGORIES]
-    budget = _Budget(req.ce.timeout_ms)
-    stats = _stats(req, base, quote, numbers, categories)
+    budget = _Budget(ce.timeout_ms)
+    stats = _stats(q, numbers, categories)
     result: dict[str, Any] = {"rows": stats.pop("_rows"), "columns": stats, "skipped": []}
     if numbers:
-        _guarded(result, numbers, budget, lambda: _histograms(req, base, quote, numbers, stats))
+        _guarded(result, numbers, budget, lambda: _histograms(q, numbers, stats))
     for name in categories:
-        _guarded(result, [name], budget, lambda n=name: _top_values(req, base, quote, n,
-                                                                    stats[n]))
+        _guarded(result, [name], budget, lambda n=name: _top_values(q, n, stats[n]))
     result["complete"] = not result["skipped"]
     return result
 
@@ -82,30 +105,14 @@ def _guarded(result: dict[str, Any], names: list[str], budget: _Budget, step: An
         result["skipped"].extend(names)
 
 
-def _run(req: ViewRequest, sql: str, binds: dict[str, Any], rows: int) -> execute.Rows:
-    assert req.ce is not None
-    with requestlog.timed("db"):
-        return execute.run(req.ce, execute.statement(req.entry, sql, req.parsed),
-                           {**req.parsed.binds, **binds}, req.name, rows, rows, stream=False)
-
-
-def _query(req: ViewRequest, sql: str, binds: dict[str, Any], rows: int) -> list[Any]:
-    return _run(req, sql, binds, rows).head
-
-
-def _output_names(req: ViewRequest, base: str) -> list[str]:
-    assert req.ce is not None
-    return _run(req, f"SELECT * FROM {base}{req.ce.backend.limit_offset(0, None)}", {}, 1).names
-
-
-def _stats(req: ViewRequest, base: str, quote: Any, numbers: list[str],
-           categories: list[str]) -> dict[str, Any]:
+def _stats(q: _Query, numbers: list[str], categories: list[str]) -> dict[str, Any]:
+    quote = q.quote
     parts = ["count(*)"]
     for name in numbers:
         parts += [f"count({quote(name)})", f"min({quote(name)})", f"max({quote(name)})"]
     for name in categories:
         parts += [f"count({quote(name)})", f"count(DISTINCT {quote(name)})"]
-    row = list(_query(req, f"SELECT {', '.join(parts)} FROM {base}", {}, 1)[0])
+    row = list(q.rows(f"SELECT {', '.join(parts)} FROM {q.base}", {}, 1)[0])
     out: dict[str, Any] = {"_rows": int(row.pop(0))}
     for name in numbers:
         count, low, high = row.pop(0), _plain(row.pop(0)), _plain(row.pop(0))
@@ -123,8 +130,8 @@ def _edges(low: float, high: float) -> list[float]:
     return [low + i * width for i in range(BUCKETS)] + [high]
 
 
-def _histograms(req: ViewRequest, base: str, quote: Any, numbers: list[str],
-                stats: dict[str, Any]) -> None:
+def _histograms(q: _Query, numbers: list[str], stats: dict[str, Any]) -> None:
+    quote = q.quote
     parts: list[str] = []
     binds: dict[str, Any] = {}
     edges: dict[str, list[float]] = {}
@@ -144,19 +151,17 @@ def _histograms(req: ViewRequest, base: str, quote: Any, numbers: list[str],
                          " THEN 1 END)")
     if not parts:
         return
-    row = list(_query(req, f"SELECT {', '.join(parts)} FROM {base}", binds, 1)[0])
+    row = list(q.rows(f"SELECT {', '.join(parts)} FROM {q.base}", binds, 1)[0])
     for name, bounds in edges.items():
         stats[name]["histogram"] = [{"from": bounds[i], "to": bounds[i + 1],
                                      "count": int(row.pop(0))} for i in range(BUCKETS)]
 
 
-def _top_values(req: ViewRequest, base: str, quote: Any, name: str,
-                entry: dict[str, Any]) -> None:
-    assert req.ce is not None
-    column = quote(name)
-    sql = (f"SELECT {column}, count(*) FROM {base} WHERE {column} IS NOT NULL GROUP BY {column}"
-           f" ORDER BY count(*) DESC, {column}{req.ce.backend.limit_offset(TOP, None)}")
-    rows = _query(req, sql, {}, TOP)
+def _top_values(q: _Query, name: str, entry: dict[str, Any]) -> None:
+    column = q.quote(name)
+    sql = (f"SELECT {column}, count(*) FROM {q.base} WHERE {column} IS NOT NULL GROUP BY "
+           f"{column} ORDER BY count(*) DESC, {column}{q.ce.backend.limit_offset(TOP, None)}")
+    rows = q.rows(sql, {}, TOP)
     entry["top"] = [{"value": _plain(value), "count": int(count)} for value, count in rows]
     entry["other"] = entry["count"] - sum(t["count"] for t in entry["top"])
 
@@ -174,8 +179,9 @@ def _plain(value: Any) -> Any:
 @blueprint.route("/<connector>/<view>/summary", methods=METHODS)
 def view_summary(connector: str, view: str) -> Response:
     """The column summary of a view (arguments and filters as for its rows)."""
-    req = ViewRequest(dbviews_of(current_app), connector, view, request_values())
-    return json_response(summarize(req))
+    dbv = dbviews_of(current_app)
+    req = open_view(dbv, connector, view, request_values())
+    return json_response(summarize(dbv, req))
 
 
 def openapi_fragment() -> dict[str, Any]:
