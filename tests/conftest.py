@@ -15,6 +15,10 @@ from core_server.app import create_app
 from core_server.testing import BACKENDS
 from core_server.testing import fresh_database
 
+# Fixture plugins of the TDP generations carry their own test suites; test_tdp_plugins.py runs
+# them against core_server in a throwaway venv, the main run must not collect them.
+collect_ignore_glob = ["plugins_tdp/*"]
+
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def mydb_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -158,6 +162,22 @@ def testdb_app(mydb_url: str, tdp_plugin: Path, tmp_path: Path,
 def testdb(testdb_app: Flask) -> FlaskClient:
     """Test client of :func:`testdb_app`."""
     return testdb_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def testdb_module(mydb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+    """Like :func:`testdb`, but one app per test module and backend (many read-only requests)."""
+    from core_server.testing import temporary_plugin
+
+    root = tmp_path_factory.mktemp("testdb")
+    with temporary_plugin(root / "plugins", "tdpviews", TDP_PLUGIN_INIT,
+                          {"views.py": TDP_PLUGIN_VIEWS}) as plugins:
+        config = {"myserverplugin": {"dburl": mydb_url}, "tdpviews": {"dburl": mydb_url},
+                  "core_server": {"server_db": mydb_url}}
+        app = create_app(config, plugins_dirs=[plugins], data_dir=root / "data")
+        app.config["TESTING"] = True
+        yield app.test_client()
+        app.extensions["core_server"].dbviews.dispose()
 
 
 class TcpProxy:

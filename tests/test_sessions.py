@@ -52,7 +52,7 @@ def _dispose(*apps) -> None:
     for app in apps:
         state = app.extensions["core_server"]
         state.security.tokens.dispose()
-        if state.store is not None:
+        if getattr(state, "store", None) is not None:
             state.store.dispose()
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from flask import Response
 
 from core_server.config import Config
 from core_server.dbview.builder import DBView
@@ -18,6 +21,7 @@ from core_server.dbview.connector import DBConnector
 from core_server.dbview.engines import ConnectorEngine
 from core_server.dbview.engines import EngineRegistry
 from core_server.dbview.engines import writer_engine
+from core_server.dbview.execute import db_errors
 from core_server.dbview.idmapping import IdMapper
 from core_server.errors import NotFound
 from core_server.errors import ServiceUnavailable
@@ -25,9 +29,13 @@ from core_server.registry import DB_CONNECTOR
 from core_server.registry import DB_CONNECTOR_EXTENSION
 from core_server.registry import Extension
 from core_server.registry import Registry
+from core_server.state import StateKey
 from core_server.state import state_of
 
 log = logging.getLogger("core_server.dbview")
+
+#: ``handler(connector, view, values, fmt)``: answers a rows request that names ``?target=``.
+TargetHandler = Callable[[str, str, Mapping[str, list[Any]], "str | None"], Response]
 
 
 @dataclass
@@ -49,11 +57,21 @@ class DBViews:
         self.config = config
         self.connectors: dict[str, ConnectorEntry] = {}
         self.engines = EngineRegistry()
-        self.strict_filters = bool(config.get_path("dbview.strict_filters", True))
-        self.max_limit: int | None = config.get_path("dbview.max_limit")
-        self.batch_size = int(config.get_path("dbview.batch_size", 1000))
+        self.strict_filters = config.get_bool("dbview.strict_filters")
+        self.max_limit = config.get_optional_int("dbview.max_limit")
+        self.batch_size = config.get_int("dbview.batch_size")
+        self.statement_timeout = config.get_int("core_server.statement_timeout")
+        self.return_query_rule = config.setting("dbview.return_query")
         self._ids: IdMapper | None = None
         self._lock = threading.Lock()
+        self.target_handler: TargetHandler | None = None
+
+    def register_target_handler(self, handler: TargetHandler) -> None:
+        """Let ``handler`` answer rows requests with ``?target=<idtype>`` (``core_server.idtypes``).
+
+        Views that use ``target`` as an argument or replacement keep it to themselves.
+        """
+        self.target_handler = handler
 
     # -- building --------------------------------------------------------------------------------
 
@@ -108,7 +126,7 @@ class DBViews:
                                      hint="set dburl in its config section (configKey)")
         timeout = base.statement_timeout
         if timeout is None:
-            timeout = self.config.get_path("core_server.statement_timeout")
+            timeout = self.statement_timeout
         return self.engines.get(entry.base, base.dburl, timeout, base.statement_timeout_query,
                                 base.engine_options)
 
@@ -119,8 +137,6 @@ class DBViews:
         key = id(view)
         columns = entry.derived.get(key)
         if columns is None:
-            from core_server.dbview.execute import db_errors
-
             ce = self.engine(entry)
             with self._lock, db_errors(ce.backend, entry.name):
                 columns = entry.derived.get(key) or derive_columns(view, ce.engine)
@@ -137,7 +153,7 @@ class DBViews:
         if self._ids is None:
             with self._lock:
                 if self._ids is None:
-                    url = str(self.config.get_path("core_server.server_db"))
+                    url = self.config.get_str("core_server.server_db")
                     self._ids = IdMapper(writer_engine(url))
         return self._ids
 
@@ -153,6 +169,10 @@ class DBViews:
             self._ids.engine.dispose()
 
 
+#: Where :func:`core_server.dbview.init_app` keeps the :class:`DBViews`.
+DBVIEWS: StateKey[DBViews] = StateKey("dbviews")
+
+
 def dbviews_of(app: Flask) -> DBViews:
     """The :class:`DBViews` of ``app``."""
-    return state_of(app).dbviews  # type: ignore[no-any-return]
+    return state_of(app).get(DBVIEWS)

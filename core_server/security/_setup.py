@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +21,7 @@ from core_server.security._rules import ResolvedRules
 from core_server.security._rules import validate_rules
 from core_server.security._serverdb import ServerDb
 from core_server.security._sessions import SessionStore
+from core_server.security._state import SECURITY
 from core_server.security._state import SecurityState
 from core_server.security._throttle import install as install_throttle
 from core_server.security._tokens import TokenStore
@@ -40,10 +40,11 @@ def init_app(app: Flask) -> None:
     """
     state = state_of(app)
     config = state.config
-    security = config.view("core_server").get("security", {})
-    validate_rules(security.get("rules") or {})
+    rules = config.get_dict(_KEY + "rules")
+    validate_rules(rules)
+    users = config.get_list(_KEY + "users")
     with app.app_context():
-        providers = load_providers(security.get("users") or [], state.registry)
+        providers = load_providers(users, state.registry)
     db = ServerDb(config.get_str("core_server.server_db"))
     tokens = TokenStore(db, app.config["SECRET_KEY"], config.get_int(_KEY + "token_max_age"))
     sessions = SessionStore(db, config.get_int(_KEY + "session_max_age"),
@@ -52,14 +53,15 @@ def init_app(app: Flask) -> None:
                                 config.get_int(_KEY + "login_failures_per_name"),
                                 config.get_int(_KEY + "login_failures_per_address"),
                                 config.get_int(_KEY + "login_window"))
-    origins = frozenset(o.rstrip("/").lower() for o in security.get("trusted_origins") or [])
-    resolved = ResolvedRules(security.get("rules") or {}, config.get_bool(_KEY + "anonymous_read"),
+    origins = frozenset(o.rstrip("/").lower() for o in config.get_list(_KEY + "trusted_origins"))
+    resolved = ResolvedRules(rules, config.get_bool(_KEY + "anonymous_read"),
                              config.get_bool(_KEY + "anonymous_write"))
-    state.security = SecurityState(providers, tokens, sessions, origins, resolved)
-    if providers and not config.get_path("core_server.secret_key"):
+    security = SecurityState(providers, tokens, sessions, origins, resolved)
+    state.put(SECURITY, security)
+    if providers and not config.get_optional_str("core_server.secret_key"):
         log.warning("core_server.secret_key is not set: sessions and API tokens end with this "
                     "process")
-    _open(db, state.security, _all_providers_loaded(state.registry, providers, security))
+    _open(db, security, _all_providers_loaded(state.registry, providers, users))
     _configure_sessions(app, config)
     app.before_request(authenticate)
     app.register_blueprint(make_blueprint(throttle.guard))
@@ -67,9 +69,8 @@ def init_app(app: Flask) -> None:
     state.health_checks["server_db"] = db.ping
 
 
-def _all_providers_loaded(registry: Registry, providers: list[Any],
-                          security: Mapping[str, Any]) -> bool:
-    expected = len(registry.list(SECURITY_PROVIDER)) + (1 if security.get("users") else 0)
+def _all_providers_loaded(registry: Registry, providers: list[Any], users: list[Any]) -> bool:
+    expected = len(registry.list(SECURITY_PROVIDER)) + (1 if users else 0)
     return len(providers) == expected
 
 

@@ -13,6 +13,7 @@ from core_server.security._sessions import SessionStore
 from core_server.security._tokens import TokenStore
 from core_server.security._users import User
 from core_server.security._users import as_user
+from core_server.state import StateKey
 
 
 @dataclass
@@ -80,3 +81,7 @@ class SecurityState:
 
     def _still_valid(self, info: SessionInfo) -> bool:
         return self.load(info.user) is not None and self.credential(info.user) == info.credential
+
+
+#: Where :func:`~core_server.security.init_app` keeps the :class:`SecurityState`.
+SECURITY: StateKey[SecurityState] = StateKey("security")
