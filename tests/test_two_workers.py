@@ -8,6 +8,7 @@ check interval of 500 ms and a login window of 3 s keep the waits short.
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -90,7 +91,7 @@ class Host:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGINT)  # gunicorn: quick shutdown, no grace period
             self.process.wait(timeout=30)
             self.process = None
 
