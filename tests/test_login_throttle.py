@@ -117,3 +117,9 @@ def test_unreachable_storage_is_503_not_an_open_door(tmp_path) -> None:
     response = _attempt(app.test_client(), "viewer", "viewer-password")
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "throttle_unavailable"
+
+
+def test_openapi_documents_the_429(tmp_path) -> None:
+    spec = _worker(tmp_path).test_client().get("/api/openapi.json").get_json()
+    too_many = spec["paths"]["/api/login"]["post"]["responses"]["429"]
+    assert "Retry-After" in too_many["headers"]

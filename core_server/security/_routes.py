@@ -174,26 +174,33 @@ def openapi_fragment() -> dict[str, Any]:
     token_body = {"type": "object", "properties": {"name": {"type": "string"},
                                                    "expires_in": {"type": "integer"}}}
     token_id = [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    login_op = operation(
+        "log in; sets the session cookie (429 after too many failed logins)", user, tag=tag,
+        errors=(400, 401, 403, 429, 503),
+        requestBody={"content": {**json_content(creds),
+                                 "application/x-www-form-urlencoded": {"schema": creds}}})
+    login_op["responses"]["429"]["headers"] = {"Retry-After": {
+        "description": "seconds until the login window ends", "schema": {"type": "integer"}}}
     return {
         "paths": {
-            "/api/login": {"post": operation(
-                "log in; sets the session cookie", user, tag=tag, errors=(400, 401, 403),
-                requestBody={"content": {**json_content(creds),
-                                         "application/x-www-form-urlencoded": {"schema": creds}}})},
-            "/api/logout": {"post": operation("end the session", tag=tag, errors=(403,))},
+            "/api/login": {"post": login_op},
+            # 503: the server database (sessions, tokens) cannot be reached
+            "/api/logout": {"post": operation("end the session everywhere", tag=tag,
+                                              errors=(403, 503))},
             "/api/loggedinas": {"get": operation("the current user, or \"not_yet_logged_in\"",
-                                                 {"oneOf": [user, {"type": "string"}]}, tag=tag)},
+                                                 {"oneOf": [user, {"type": "string"}]}, tag=tag,
+                                                 errors=(503,))},
             "/api/tokens": {
                 "get": operation("your API tokens (without secrets)", {"type": "array"},
-                                 tag=tag, errors=(401,)),
+                                 tag=tag, errors=(401, 503)),
                 "post": operation("create an API token", tag=tag, status=201,
-                                  errors=(400, 401, 403),
+                                  errors=(400, 401, 403, 503),
                                   requestBody={"required": False,
                                                "content": json_content(token_body)})},
             "/api/tokens/{token_id}": {"delete": {
                 "summary": "revoke an API token", "tags": [tag], "parameters": token_id,
                 "responses": {"204": {"description": "revoked"},
-                              **error_responses(401, 403, 404)}}},
+                              **error_responses(401, 403, 404, 503)}}},
         },
         "components": {"securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "description": "POST /api/tokens"},
