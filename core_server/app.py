@@ -26,6 +26,7 @@ from core_server import introspection
 from core_server import openapi
 from core_server import requestlog
 from core_server import security
+from core_server import tdp
 from core_server.registry import Registry
 from core_server.registry import RegistryError
 from core_server.registry import discover
@@ -38,7 +39,7 @@ log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
 SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, docstore,
-              idtypes, browse)
+              idtypes, tdp, browse)
 
 
 def create_app(
