@@ -5,7 +5,9 @@ Plugins import the builder API from here (or from the ``tdp_core.dbview`` shim).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from flask import Flask
 
@@ -28,7 +30,7 @@ from core_server.state import state_of
 __all__ = [
     "DBConnector", "DBMapping", "DBView", "DBViewBuilder", "TargetHandler", "add_common_queries",
     "default_agg_score", "init_app", "inject_where", "inject_where_clause", "limit_offset",
-    "register_target_handler",
+    "register_namedset_resolver", "register_target_handler",
 ]
 
 
@@ -52,3 +54,12 @@ def register_target_handler(app: Flask, handler: TargetHandler) -> None:
     Call it after :func:`init_app`; views that use ``target`` themselves keep it.
     """
     dbviews_of(app).register_target_handler(handler)
+
+
+def register_namedset_resolver(app: Flask, resolve: Callable[[str], list[Any]]) -> None:
+    """Let ``filter_namedset4<key>=<set id>`` of every view filter by a named set's ids.
+
+    ``resolve(set_id) -> ids`` (``core_server.tdp`` registers its storage) raises the JSON errors
+    of a missing or unreadable set. Call it after :func:`init_app`.
+    """
+    dbviews_of(app).register_namedset_resolver(resolve)
