@@ -44,7 +44,7 @@ def inject_where(builder: DBViewBuilder) -> DBViewBuilder:
         names = ["and_where", "joins"]
     else:
         sql = _insert_at(sql, _first_end(lowered), " {joins} {where} ")
-        names = ["joins", "where"]
+        names = ["where", "joins"]
     view.query = sql
     for name in names:
         builder.replace(name)
