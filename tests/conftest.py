@@ -358,7 +358,7 @@ class Tdp17:
         from tdpconn.views import build
 
         self.ref = ref
-        backend = sa.engine.make_url(url).get_backend_name()
+        backend = self.backend = sa.engine.make_url(url).get_backend_name()
         reference_url = url.replace("postgresql+psycopg://", "postgresql+psycopg2://")
         self.engine = sa.create_engine(reference_url)
         views, agg, mappings = build(ref.dbview, backend)

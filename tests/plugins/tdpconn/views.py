@@ -260,7 +260,8 @@ def create_gene_sample_score(api, views, backend, g, sample, inline_aggregate_sa
         .build())
 
     views[basename + '_score' + suffix] = (
-        aggregate("""{agg_score} AS score""").replace('agg_score').build())
+        aggregate("""{agg_score} AS score""").replace('agg_score')
+        .column('score', type='number').build())
 
 
 def create_namedset_scores(api, views, g):
