@@ -377,6 +377,19 @@ class Tdp17:
         except Exception:  # noqa: BLE001 - TDP answered a 500
             return 500, None
 
+    def score(self, view: str, values: Any, target: str) -> tuple[int, Any]:
+        """``/score``: the rows mapped to ``target`` by TDP's own mapping manager."""
+        status, answer = self.call("get_filtered_data", view, values)
+        if status != 200:
+            return status, None
+        mapping_table = importlib.import_module(f"{TDP_PACKAGE}.mapping_table")
+        manager = importlib.import_module(f"{TDP_PACKAGE}.id_mapping.manager")
+        self.ref.manager.id_mapping = manager.MappingManager(mapping_table.SQLMappingProvider())
+        rows, found = answer
+        if target == found.idtype:  # as the route: only other id types are mapped
+            return 200, rows
+        return 200, self.ref.utils.map_scores(rows, found.idtype, target)
+
     def desc(self, view: str) -> dict[str, Any]:
         """The view's ``dump`` after TDP derived the connector's columns (as ``/desc``)."""
         self.ref.manager.db = self.manager

@@ -282,14 +282,16 @@ def create_drug(api, views):
                            name_column='paneldescription')
 
 
-def mappings(api):
+def mappings(api, backend):
+    # as published connectors for PostgreSQL write them: one array parameter
+    ids = '= ANY(:ids)' if backend == 'postgresql' else 'IN :ids'
     return [
         api.DBMapping(gene.idtype, 'GeneSymbol',
-                      'SELECT ensg AS f, symbol AS t FROM tdp_gene WHERE ensg IN :ids'),
+                      f'SELECT ensg AS f, symbol AS t FROM tdp_gene WHERE ensg {ids}'),
         api.DBMapping('GeneSymbol', gene.idtype,
-                      'SELECT symbol AS f, ensg AS t FROM tdp_gene WHERE symbol IN :ids'),
+                      f'SELECT symbol AS f, ensg AS t FROM tdp_gene WHERE symbol {ids}'),
         api.DBMapping(cellline.idtype, 'Cosmic', 'SELECT celllinename AS f, cosmicid AS t '
-                      'FROM tdp_cellline WHERE celllinename IN :ids'),
+                      f'FROM tdp_cellline WHERE celllinename {ids}'),
     ]
 
 
@@ -306,4 +308,4 @@ def build(api, backend):
     create_gene_sample_score(api, views, backend, cellline, gene)
     create_namedset_scores(api, views, gene)
     create_drug(api, views)
-    return views, agg_score(api, backend), mappings(api)
+    return views, agg_score(api, backend), mappings(api, backend)
