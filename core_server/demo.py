@@ -14,7 +14,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from core_server.dbview.engines import sqlite_file
+from core_server.dbview import dbviews_of
+from core_server.dbview import sqlite_file
 from core_server.state import state_of
 
 Progress = Callable[[str], None]
@@ -35,7 +36,7 @@ def ensure_demo_data(app: Flask, rows: int | None = None, force: bool = False,
                      progress: Progress | None = None) -> list[Path]:
     """Generate missing (or, with ``force``, all) demo SQLite files; return the files written."""
     progress = progress or (lambda message: None)
-    dbv = state_of(app).dbviews
+    dbv = dbviews_of(app)
     count = rows or state_of(app).config.get_int("dbview.demo_rows")
     written: list[Path] = []
     for name, entry in sorted(dbv.connectors.items()):
