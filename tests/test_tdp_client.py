@@ -131,3 +131,17 @@ def test_idtype_mapping_first_and_all(publiclike):
     assert posted.get_json() == [[f"G{i % 24 + 1}"] for i in range(300)]
     search = client.get("/api/idtype/Ensembl/GeneSymbol/search?q=ENSG0000&limit=3")
     assert search.status_code == 200
+
+
+def test_openapi_lists_what_tdp_clients_send(publiclike):
+    from openapi_spec_validator import validate
+
+    spec = publiclike.test_client().get("/api/openapi.json").get_json()
+    validate(spec)
+    get = spec["paths"]["/api/db/publiclike/gene_cellline_score"]["get"]
+    names = {p["name"] for p in get["parameters"]}
+    assert {"agg", "data_subtype", "filter_organ", "filter_namedset4organ"} <= names
+    assert "Warning" in get["responses"]["200"]["headers"]
+    assert "/api/db/publiclike/gene_items/lookup" in spec["paths"]  # limit_offset: arg query
+    desc = spec["paths"]["/api/db/publiclike/gene/desc"]["get"]["responses"]["200"]
+    assert "queries" in desc["content"]["application/json"]["schema"]["properties"]
