@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from core_server.app import create_app
 from core_server.testing import BACKENDS
 from core_server.testing import fresh_database
+from core_server.testing import users_config
 
 # Fixture plugins of the TDP generations carry their own test suites; test_tdp_plugins.py runs
 # them against core_server in a throwaway venv, the main run must not collect them.
@@ -421,8 +422,9 @@ def publiclike_url(request: pytest.FixtureRequest,
 def publiclike(publiclike_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """An app serving the fixture connector ``publiclike`` (and the tutorial plugin)."""
     sys.modules.pop("tdpconn.sql", None)  # it builds its views for its database at import
-    app = create_app({"tdpconn": {"dburl": publiclike_url},
-                      "core_server": {"server_db": publiclike_url}},
+    users = users_config()
+    users["core_server"]["server_db"] = publiclike_url
+    app = create_app({"tdpconn": {"dburl": publiclike_url}, **users},
                      plugins_dirs=[PLUGINS], data_dir=tmp_path_factory.mktemp("data"))
     app.config["TESTING"] = True
     yield app

@@ -51,14 +51,15 @@ def test_difference_1_regex_replacements_must_be_inert(publiclike, reference):
 
 def test_difference_2_free_replacements_are_names(tdp17):
     theirs = tdp17.dbview.DBViewBuilder().query("SELECT {col} FROM t").replace("col").build()
-    _, replace = tdp17.db.prepare_arguments(theirs, tdp17.dbview.DBConnector(), {}, MultiDict({"col": "1; DROP x"}))
+    connector = tdp17.dbview.DBConnector()
+    _, replace = tdp17.db.prepare_arguments(theirs, connector, {}, MultiDict({"col": "1; DROP x"}))
     assert replace["col"] == "1; DROP x"
     ours = DBViewBuilder().query("SELECT {col} FROM t").replace("col").build()
     with pytest.raises(ApiError) as info:
         parse(ours, {"col": ["1; DROP x"]})
     assert info.value.code == "invalid_replacement"
     # missing, both are empty
-    assert tdp17.db.prepare_arguments(theirs, tdp17.dbview.DBConnector(), {}, MultiDict())[1]["col"] == ""
+    assert tdp17.db.prepare_arguments(theirs, connector, {}, MultiDict())[1]["col"] == ""
     assert parse(ours, {}).replacements["col"] == ""
 
 
@@ -198,7 +199,8 @@ def test_difference_14_lookup_applies_filters(publiclike, reference):
 
 def test_difference_15_boolean_arguments(tdp17):
     theirs = tdp17.dbview.DBViewBuilder().query("SELECT :b").arg("b", type=bool).build()
-    kwargs, _ = tdp17.db.prepare_arguments(theirs, tdp17.dbview.DBConnector(), {}, MultiDict({"b": "false"}))
+    kwargs, _ = tdp17.db.prepare_arguments(theirs, tdp17.dbview.DBConnector(), {},
+                                           MultiDict({"b": "false"}))
     assert kwargs["b"] is True  # bool("false")
     ours = DBViewBuilder().query("SELECT :b").arg("b", type=bool).build()
     assert parse(ours, {"b": ["false"]}).arguments["b"] is False

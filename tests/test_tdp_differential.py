@@ -112,7 +112,11 @@ LOOKUPS = [
 #: views whose ``/desc`` must match TDP's (after TDP derived the connector's columns)
 DESCS = ["gene", "cellline", "gene_items", "gene_all_columns", "cellline_co_expression",
          "gene_cellline_score", "gene_cellline_score_inline", "panel_items", "panel_unique_all"]
-CASES = len(ROWS) + len(COUNTS) + len(LOOKUPS) + len(DESCS)
+#: rows cases whose SQL text and bound values (``_return_query``) must be TDP's
+QUERIES = [i for i, (view, values) in enumerate(ROWS)
+           if any(k.startswith("filter_") for k, _ in values) and view != "gene_all_columns"
+           and not any(k.startswith(("filter_gt", "filter_lt", "filter_nope")) for k, _ in values)]
+CASES = len(ROWS) + len(COUNTS) + len(LOOKUPS) + len(DESCS) + len(QUERIES)
 
 
 def _plain(value):
@@ -167,6 +171,37 @@ def test_post_form_and_filter_route_as_tdp(publiclike, reference):
                                            data=MultiDict(values))
     assert status == posted.status_code == 200
     assert _rows(posted.get_json()) == _rows(answer[0]) and len(answer[0]) == 24
+
+
+def _text(value):
+    # TDP binds the request's text (tuples for IN), we bind numbers for number columns (lists)
+    if isinstance(value, (list, tuple)):
+        return [_text(v) for v in value]
+    try:
+        return str(float(value))
+    except ValueError:
+        return str(value)
+
+
+@pytest.fixture(scope="module")
+def admin(publiclike):
+    from core_server.testing import login
+
+    client = publiclike.test_client()
+    login(client, "admin")
+    return client
+
+
+@pytest.mark.parametrize("index", QUERIES, ids=[ROWS[i][0] + f"-{i}" for i in QUERIES])
+def test_sql_and_binds_as_tdp(admin, reference, index):
+    view, values = ROWS[index]
+    status, theirs = reference.call("get_filtered_query", view, MultiDict(values))
+    response = admin.get(_url(view, [*values, ("_return_query", "true")]))
+    assert status == response.status_code == 200, response.get_json()
+    ours = response.get_json()
+    assert " ".join(ours["query"].split()) == " ".join(theirs["query"].split())
+    assert {k: _text(v) for k, v in ours["args"].items()} == \
+        {k: _text(v) for k, v in theirs["args"].items()}
 
 
 @pytest.mark.parametrize("view, values", COUNTS)
