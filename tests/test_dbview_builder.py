@@ -92,6 +92,14 @@ def test_derive_columns(db_url):
                                     "column": "kind"}  # not mutated
 
 
+def test_tdp_builder_names():
+    view = (DBViewBuilder().query("SELECT {a} FROM t").replace("a", valid=["x"])
+            .query_count("SELECT 1").description("a description longer than twenty").build())
+    assert view.valid_replacements == {"a": ["x"]} and view.queries == {"count": "SELECT 1"}
+    assert view.summary == "a description longer..."  # as TDP
+    assert view.dump("v")["queries"] == {"count": "SELECT 1"}
+
+
 def test_replacement_validators_in_builder():
     view = DBViewBuilder().query("{a}{b}{c}").replace("a", int).replace("b", re.compile("x+")) \
         .replace("c").build()

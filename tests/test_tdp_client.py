@@ -145,3 +145,13 @@ def test_openapi_lists_what_tdp_clients_send(publiclike):
     assert "/api/db/publiclike/gene_items/lookup" in spec["paths"]  # limit_offset: arg query
     desc = spec["paths"]["/api/db/publiclike/gene/desc"]["get"]["responses"]["200"]
     assert "queries" in desc["content"]["application/json"]["schema"]["properties"]
+
+
+def test_warning_header_is_safe_text(publiclike):
+    client = publiclike.test_client()
+    keys = [f'filter_x{i}"\n' for i in range(12)]
+    response = client.get(f"{BASE}/gene?" + encode_params({k: "1" for k in keys}))
+    assert response.status_code == 200 and len(response.get_json()) == 24
+    warning = response.headers["Warning"]
+    assert warning.startswith('299 core_server "ignored unknown filter keys: filter_x0??, ')
+    assert warning.endswith(' and 2 more"') and "\n" not in warning

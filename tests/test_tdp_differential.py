@@ -145,11 +145,6 @@ def _url(view, values, route=""):
     return f"/api/tdp/db/publiclike/{view}{route}?{urlencode(values)}"
 
 
-def _skip_unless_pg(values, url):
-    if ("agg", "median") in values and not url.startswith("postgresql"):
-        pytest.fail("median is a PostgreSQL aggregate")
-
-
 @pytest.mark.parametrize("view, values", ROWS, ids=[f"{v}-{i}" for i, (v, _) in enumerate(ROWS)])
 def test_rows_as_tdp(publiclike, reference, view, values):
     status, answer = reference.call("get_filtered_data", view, MultiDict(values))
@@ -159,6 +154,18 @@ def test_rows_as_tdp(publiclike, reference, view, values):
         assert _rows(response.get_json()) == _rows(answer[0])
     else:
         assert response.get_json()["error"]["status"] == status
+
+
+def test_median_of_the_agg_score_on_postgresql(publiclike, reference):
+    values = [*SCORE, ("agg", "median"), ("data_subtype", "tpm"), ("filter_organ", "lung")]
+    response = publiclike.test_client().get(_url("gene_cellline_score", values))
+    if reference.backend != "postgresql":  # no median query there: not a known aggregation
+        assert response.get_json()["error"]["code"] == "invalid_replacement"
+        return
+    status, answer = reference.call("get_filtered_data", "gene_cellline_score",
+                                    MultiDict(values))
+    assert status == response.status_code == 200
+    assert _rows(response.get_json()) == _rows(answer[0]) and len(answer[0]) == 24
 
 
 def test_post_form_and_filter_route_as_tdp(publiclike, reference):

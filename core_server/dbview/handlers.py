@@ -8,6 +8,7 @@ validates the request and gives its SQL text, :mod:`~core_server.dbview.execute`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -41,6 +42,9 @@ from core_server.values import Values
 HEAD_MAX = 10_000
 #: Requests under this path read filters as TDP does (unknown keys dropped with a warning).
 TDP_PREFIX = "/api/tdp/"
+_UNSAFE_HEADER = re.compile(r'[^\x20-\x7e]|["\\]')
+_WARNED = 10
+_WARNED_LENGTH = 60
 
 
 # -- listing and description -------------------------------------------------------------------
@@ -94,10 +98,13 @@ def open_view(dbv: DBViews, connector: str, view: str, values: Values,
 
 def warnings(req: ViewRequest) -> dict[str, str]:
     """The ``Warning`` header naming filter keys the view does not know (dropped, as TDP)."""
-    if not req.parsed.ignored:
+    ignored = req.parsed.ignored
+    if not ignored:
         return {}
-    keys = ", ".join(req.parsed.ignored)
-    return {"Warning": f'299 core_server "ignored unknown filter keys: {keys}"'}
+    # request text in a header: printable ASCII without quotes, a few keys, each cut short
+    keys = ", ".join(_UNSAFE_HEADER.sub("?", key[:_WARNED_LENGTH]) for key in ignored[:_WARNED])
+    more = f" and {len(ignored) - _WARNED} more" if len(ignored) > _WARNED else ""
+    return {"Warning": f'299 core_server "ignored unknown filter keys: {keys}{more}"'}
 
 
 class filter_errors:  # noqa: N801 - used like a function: ``with filter_errors(req):``
