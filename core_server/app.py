@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from core_server import browse
 from core_server import config as config_mod
 from core_server import dbview
 from core_server import docstore
@@ -37,7 +38,7 @@ log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
 SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, docstore,
-              idtypes)
+              idtypes, browse)
 
 
 def create_app(
