@@ -290,7 +290,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("core_server.security.token_max_age", 30 * 24 * 3600,
             "API token lifetime in seconds (or text: '30d', '12h')",
             Duration(minimum=1, unit="s")),
-    Setting("dbview.strict_filters", True, "unknown filter keys are 400 (false: ignored, as in TDP)"),
+    Setting("dbview.strict_filters", True, "unknown filter keys under /api/db are 400 (false: "
+            "dropped; /api/tdp/db always drops them, as TDP, with a Warning header)"),
     Setting("dbview.max_limit", None, "largest _limit a view request may ask for (None: no cap)",
             Int(minimum=1, optional=True)),
     Setting("store.dburl", "sqlite:///${core_server.absoluteDataDir}/store.sqlite",

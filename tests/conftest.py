@@ -1,19 +1,30 @@
 """Fixtures of the SQL view tests: the tutorial data in each backend, and an app serving it."""
 
 import contextlib
+import importlib
+import importlib.abc
 import socket
+import subprocess
+import sys
 import threading
+import types
+import zipfile
 from collections.abc import Callable
 from collections.abc import Iterator
+from importlib.machinery import ModuleSpec
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
+import sqlalchemy.orm
 from flask import Flask
 from flask.testing import FlaskClient
 
 from core_server.app import create_app
 from core_server.testing import BACKENDS
 from core_server.testing import fresh_database
+from core_server.testing import users_config
 
 # Fixture plugins of the TDP generations carry their own test suites; test_tdp_plugins.py runs
 # them against core_server in a throwaway venv, the main run must not collect them.
@@ -242,3 +253,187 @@ def tcp_proxy() -> Iterator[Callable[[int, tuple[str, int]], TcpProxy]]:
     yield make
     for proxy in proxies:
         proxy.stop()
+
+
+# -- tdp_core 17 as the reference of the differential tests -------------------------------------
+
+#: the published release whose semantics the differential tests compare against
+TDP_WHEEL = "tdp_core-17.0.0-py3-none-any.whl"
+TDP_PACKAGE = "tdp17ref"
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+class _WheelFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports ``tdp17ref.<module>`` from ``tdp_core/<module>.py`` inside the wheel.
+
+    The wheel is read where it lies: nothing is extracted, installed or committed, and our own
+    ``tdp_core`` shim stays what ``import tdp_core`` gives.
+    """
+
+    def __init__(self, wheel: Path) -> None:
+        self.wheel = wheel
+        self.zip = zipfile.ZipFile(wheel)
+        self.names = set(self.zip.namelist())
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> ModuleSpec | None:
+        if fullname == TDP_PACKAGE:
+            return ModuleSpec(fullname, self, is_package=True)
+        if not fullname.startswith(TDP_PACKAGE + "."):
+            return None
+        inner = "tdp_core" + fullname[len(TDP_PACKAGE):].replace(".", "/")
+        for origin, package in ((inner + "/__init__.py", True), (inner + ".py", False)):
+            if origin in self.names:
+                return ModuleSpec(fullname, self, origin=origin, is_package=package)
+        return None
+
+    def create_module(self, spec: ModuleSpec) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        spec = module.__spec__
+        if spec.submodule_search_locations is not None:
+            module.__path__ = []
+        if module.__name__ == TDP_PACKAGE:
+            return  # the real __init__ starts a FastAPI app; its modules are what we need
+        source = self.zip.read(spec.origin).decode("utf-8")
+        exec(compile(source, f"{self.wheel}/{spec.origin}", "exec"), module.__dict__)
+
+
+def _tdp_wheel() -> Path:
+    folder = Path(sys.prefix) / "reference"
+    wheel = folder / TDP_WHEEL
+    if not wheel.is_file():  # once per virtualenv, from PyPI with pip itself
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                        "tdp-core==17.0.0", "-d", str(folder)], check=True, timeout=300)
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def tdp17() -> types.SimpleNamespace:
+    """tdp_core 17's ``dbview``, ``sql_filter``, ``db``, ``utils`` and ``manager`` modules."""
+    if not any(isinstance(f, _WheelFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _WheelFinder(_tdp_wheel()))
+    # dbview.py imports current_user/is_logged_in of tdp_core.security (the real one needs
+    # FastAPI); they are only called by DBView.can_access, which the tests never reach
+    security = types.ModuleType("tdp_core.security")
+    security.current_user = security.is_logged_in = _never  # type: ignore[attr-defined]
+    sys.modules["tdp_core.security"] = security
+    try:
+        modules = {name: importlib.import_module(f"{TDP_PACKAGE}.{name}")
+                   for name in ("manager", "utils", "dbview", "sql_filter", "db")}
+    finally:
+        del sys.modules["tdp_core.security"]
+    return types.SimpleNamespace(**modules)
+
+
+def _never(*args: object) -> None:
+    raise AssertionError("the reference's security is not part of the comparison")
+
+
+class _Sessions(sa.orm.Session):
+    # tdp_core 17 was written for SQLAlchemy 1.4, whose rows were indexed by column name
+    def execute(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return super().execute(*args, **kwargs).mappings()
+
+
+class _DBManager:
+    """What tdp_core 17's ``manager.db`` offers ``db.py``: its connectors and their engine."""
+
+    def __init__(self, connectors: dict[str, Any], engine: sa.Engine) -> None:
+        self.connectors = connectors
+        self._engine = engine
+
+    def connector_and_engine(self, name: str) -> tuple[Any, sa.Engine]:
+        return self.connectors[name], self._engine
+
+    def engine(self, name: str) -> sa.Engine:
+        return self._engine
+
+    def create_session(self, engine: sa.Engine) -> sa.orm.Session:
+        return _Sessions(bind=engine)
+
+
+class Tdp17:
+    """The ``publiclike`` connector served by tdp_core 17's own ``db.py`` over ``url``.
+
+    On PostgreSQL it uses psycopg2, the driver of a TDP 17 deployment (tuples for ``IN``).
+    """
+
+    def __init__(self, ref: types.SimpleNamespace, url: str) -> None:
+        from tdpconn.views import build
+
+        self.ref = ref
+        backend = self.backend = sa.engine.make_url(url).get_backend_name()
+        reference_url = url.replace("postgresql+psycopg://", "postgresql+psycopg2://")
+        self.engine = sa.create_engine(reference_url)
+        views, agg, mappings = build(ref.dbview, backend)
+        self.connector = ref.dbview.DBConnector(views, agg, mappings)
+        self.manager = _DBManager({"publiclike": self.connector}, self.engine)
+
+    def call(self, name: str, *args: Any) -> tuple[int, Any]:
+        """``(status, answer)`` of ``db.<name>("publiclike", *args)``; 500 for a crash."""
+        from werkzeug.exceptions import HTTPException
+
+        self.ref.manager.db = self.manager
+        try:
+            return 200, getattr(self.ref.db, name)("publiclike", *args)
+        except HTTPException as exc:
+            return int(exc.code or 500), None
+        except Exception:  # noqa: BLE001 - TDP answered a 500
+            return 500, None
+
+    def score(self, view: str, values: Any, target: str) -> tuple[int, Any]:
+        """``/score``: the rows mapped to ``target`` by TDP's own mapping manager."""
+        status, answer = self.call("get_filtered_data", view, values)
+        if status != 200:
+            return status, None
+        mapping_table = importlib.import_module(f"{TDP_PACKAGE}.mapping_table")
+        manager = importlib.import_module(f"{TDP_PACKAGE}.id_mapping.manager")
+        self.ref.manager.id_mapping = manager.MappingManager(mapping_table.SQLMappingProvider())
+        rows, found = answer
+        if target == found.idtype:  # as the route: only other id types are mapped
+            return 200, rows
+        return 200, self.ref.utils.map_scores(rows, found.idtype, target)
+
+    def desc(self, view: str) -> dict[str, Any]:
+        """The view's ``dump`` after TDP derived the connector's columns (as ``/desc``)."""
+        self.ref.manager.db = self.manager
+        _, _, found = self.ref.db.resolve_view("publiclike", view)
+        return dict(found.dump(view))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def publiclike_url(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The fixture connector's tables in a fresh database of each backend, per module."""
+    if str(PLUGINS) not in sys.path:
+        sys.path.insert(0, str(PLUGINS))
+    from tdpconn.data import write
+
+    with fresh_database(request.param, tmp_path_factory.mktemp("publiclike")) as url:
+        write(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def publiclike(publiclike_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """An app serving the fixture connector ``publiclike`` (and the tutorial plugin)."""
+    sys.modules.pop("tdpconn.sql", None)  # it builds its views for its database at import
+    users = users_config()
+    users["core_server"]["server_db"] = publiclike_url
+    app = create_app({"tdpconn": {"dburl": publiclike_url}, **users},
+                     plugins_dirs=[PLUGINS], data_dir=tmp_path_factory.mktemp("data"))
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["core_server"].dbviews.dispose()
+
+
+@pytest.fixture(scope="module")
+def reference(tdp17: types.SimpleNamespace, publiclike_url: str) -> Iterator[Tdp17]:
+    """tdp_core 17 serving the same connector over the same database."""
+    ref = Tdp17(tdp17, publiclike_url)
+    yield ref
+    ref.dispose()

@@ -118,8 +118,11 @@ def test_arguments_filters_and_inject_where_together(testdb):
 
 
 def test_whitelisted_replacement_and_limit_offset(testdb):
-    rows = testdb.get("/api/db/testdb/column_of?col=value&limit=3&offset=1").get_json()
+    rows = testdb.get("/api/db/testdb/column_of?col=value&limit=3&offset=1&query=").get_json()
     assert rows == [{"id": r["my_id"], "v": r["value"]} for r in ROWS[1:4]]
+    # as in TDP, limit_offset declares the argument query (the lookup route fills it in)
+    missing = testdb.get("/api/db/testdb/column_of?col=value&limit=3&offset=1")
+    assert missing.get_json()["error"]["code"] == "missing_argument"
 
 
 def test_callback_gets_arguments_and_filters(testdb):

@@ -39,7 +39,7 @@ BAD = [
     *[("/api/db/testdb/by_ids", {"ids": v}, "invalid_argument") for v in (HUGE, "²", BIG)],
     ("/api/db/testdb/by_ids", {"ids": "1,1\x00"}, "invalid_value"),
     ("/api/db/testdb/echo", {"n": HUGE}, "invalid_argument"),
-    *[("/api/db/testdb/column_of?col=name&offset=0", {"limit": v}, "invalid_replacement")
+    *[("/api/db/testdb/column_of?col=name&offset=0&query=x", {"limit": v}, "invalid_replacement")
       for v in (HUGE, "²", BIG)],
     *[(LOOKUP, {"page": v}, "invalid_value") for v in (HUGE, "-1", "²", BIG)],
     *[(LOOKUP, {"limit": v}, "invalid_value") for v in (HUGE, "0", "²", MAX)],
@@ -68,7 +68,7 @@ GOOD = [
                               "_assignids": "TRUE", "filter_my_id": "+7"},
      [{"_id": None, "my_id": 7}]),
     ("/api/db/testdb/by_ids", {"ids": MAX}, []),
-    ("/api/db/testdb/column_of?col=name&offset=0", {"limit": MAX}, None),
+    ("/api/db/testdb/column_of?col=name&offset=0&query=x", {"limit": MAX}, None),
     (LOOKUP + "&limit=3", {"page": str((2**63 - 1 - 1 - 3) // 3)}, {"items": [], "more": False}),
     ("/api/idtype/AName/unmap", {"id": str(2**31 - 1)}, None),
     ("/api/idtype/AName/search", {"q": TEXT}, []),

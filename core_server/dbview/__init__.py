@@ -7,7 +7,9 @@ reuse the view pipeline and the id tables), ``demo``, ``tdp`` and ``browse``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from flask import Flask
 
@@ -28,6 +30,7 @@ from core_server.dbview.execute import db_errors
 from core_server.dbview.handlers import fetch_all
 from core_server.dbview.handlers import open_view
 from core_server.dbview.handlers import query_info
+from core_server.dbview.handlers import warnings
 from core_server.dbview.idmapping import MAX_ID
 from core_server.dbview.idmapping import NAME_LENGTH
 from core_server.dbview.idmapping import IdMapper
@@ -51,12 +54,12 @@ __all__ = [
     "DBConnector", "DBMapping", "DBView", "DBViewBuilder", "add_common_queries",
     "default_agg_score", "inject_where", "inject_where_clause", "limit_offset",
     # the app
-    "init_app", "register_target_handler", "dbviews_of", "DBViews", "ConnectorEntry",
-    "TargetHandler",
+    "init_app", "register_namedset_resolver", "register_target_handler", "dbviews_of",
+    "DBViews", "ConnectorEntry", "TargetHandler",
     # the pipeline and id tables, for the packages above dbview
     "Backend", "IdMapper", "MAX_ID", "MIMETYPES", "NAME_LENGTH", "ViewRequest", "backend_for",
     "db_errors", "encode_body", "fetch_all", "open_view", "parse_sort", "query_info",
-    "sqlite_file", "view_inputs",
+    "sqlite_file", "view_inputs", "warnings",
 ]
 
 
@@ -83,3 +86,12 @@ def register_target_handler(app: Flask, handler: TargetHandler) -> None:
     Call it after :func:`init_app`; views that use ``target`` themselves keep it.
     """
     dbviews_of(app).register_target_handler(handler)
+
+
+def register_namedset_resolver(app: Flask, resolve: Callable[[str], list[Any]]) -> None:
+    """Let ``filter_namedset4<key>=<set id>`` of every view filter by a named set's ids.
+
+    ``resolve(set_id) -> ids`` (``core_server.tdp`` registers its storage) raises the JSON errors
+    of a missing or unreadable set. Call it after :func:`init_app`.
+    """
+    dbviews_of(app).register_namedset_resolver(resolve)

@@ -16,8 +16,16 @@ from typing import Any
 #: Query types; ``private`` views are hidden from listings and the HTTP API.
 QUERY_TYPES = ("generic", "helper", "lookup", "score", "table", "private")
 
-#: Replacements computed by the server, never taken from the request.
+#: Replacements computed by the server, never taken from the request: ``agg_score``,
+#: ``where``, ``and_where``, ``joins`` and the ``<group>_where``, ``and_<group>_where``,
+#: ``<group>_joins`` of filter groups (empty when no filter of the group is used).
 SERVER_REPLACEMENTS = frozenset({"where", "and_where", "joins", "agg_score"})
+_SERVER_NAME = re.compile(r"(?:and_)?(?:\w+_)?where|(?:\w+_)?joins|agg_score")
+
+
+def is_server_name(name: str) -> bool:
+    """True for a replacement the server computes (see :data:`SERVER_REPLACEMENTS`)."""
+    return _SERVER_NAME.fullmatch(name) is not None
 
 
 @dataclass
@@ -49,15 +57,16 @@ class FilterInfo:
     group: str | None = None
     join: str | None = None
 
-    def template(self) -> str:
-        """The clause with ``{operator}`` and ``{value}`` placeholders."""
-        if self.replacement:
-            return self.replacement
-        if self.alias:
-            return f"{self.alias} {{operator}} {{value}}"
+    def template(self) -> str | None:
+        """The clause with ``{operator}`` and ``{value}`` placeholders (None: the default one).
+
+        As in TDP, ``table`` beats ``alias`` beats ``replacement``.
+        """
         if self.table:
             return f"{self.table}.{self.key} {{operator}} {{value}}"
-        return f"{self.key} {{operator}} {{value}}"
+        if self.alias:
+            return f"{self.alias} {{operator}} {{value}}"
+        return self.replacement or None
 
 
 def _type_name(kind: Any) -> str | None:
@@ -84,7 +93,8 @@ class DBView:
         self.query: str | Callable[..., Any] | None = None
         self.queries: dict[str, Any] = {}
         self.columns: dict[str, dict[str, Any]] = {}
-        self.columns_filled_up = True
+        #: as in TDP: a view with a table derives its columns unless this is True
+        self.columns_filled_up = False
         self.replacements: list[str] = []
         self.valid_replacements: dict[str, Any] = {}
         self.arguments: list[str] = []
@@ -106,31 +116,43 @@ class DBView:
         return self.query_type == "private"
 
     def needs_derived_columns(self) -> bool:
-        """True until ``derive_columns`` has filled in the columns."""
-        return not self.columns_filled_up
+        """True for views with a :meth:`DBViewBuilder.table` (TDP derives them all)."""
+        return not self.columns_filled_up and self.table is not None
 
     def dump(self, name: str, columns: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-        """The ``/desc`` document of this view (and one entry of the connector listing).
+        """The ``/desc`` document of this view (and its entry in the connector listing).
+
+        TDP's fields in TDP's order (``arguments`` lists the replacements too, ``query`` and
+        ``queries`` with their whitespace collapsed), then ours: ``summary``, ``tags``,
+        ``replacements``, ``assign_ids``.
 
         :param columns: the columns to show (derived ones), default the declared columns.
         """
         columns = self.columns if columns is None else columns
         result: dict[str, Any] = {
             "name": name, "description": self.description, "type": self.query_type,
-            "idType": self.idtype,
-            "query": "<callback>" if self.is_callback else self.query,
-            "arguments": list(self.arguments),
+            "idType": self.idtype, "query": clean_query(self.query),
+            "arguments": [*self.arguments, *self.replacements],
             "columns": [{**v, "column": k} for k, v in columns.items()],
-            "replacements": list(self.replacements),
-            "no_cache": self.no_cache,
         }
-        if self.summary:
-            result["summary"] = self.summary
         if self.filters:
-            result["filters"] = sorted(self.filters)
+            result["filters"] = list(self.filters)
         if self.queries:
-            result["queries"] = sorted(self.queries)
+            result["queries"] = {k: clean_query(v) for k, v in self.queries.items()}
+        result["no_cache"] = self.no_cache
+        result.update(summary=self.summary, tags=list(self.tags),
+                      replacements=list(self.replacements), assign_ids=self.assign_ids)
         return result
+
+
+def clean_query(query: Any) -> str | None:
+    """A query as TDP shows it: whitespace runs as one space; callbacks as ``custom function``."""
+    if callable(query):
+        return "custom function"
+    return None if query is None else _SPACES.sub(" ", str(query).strip())
+
+
+_SPACES = re.compile(r"\s+")
 
 
 class DBViewBuilder:
@@ -151,9 +173,9 @@ class DBViewBuilder:
         return self
 
     def description(self, desc: str, summary: str | None = None) -> DBViewBuilder:
-        """Set the description (and a one-line summary)."""
+        """Set the description and a summary (default, as TDP: its first 20 characters)."""
         self.v.description = desc
-        self.v.summary = summary
+        self.v.summary = summary or (desc if len(desc) < 20 else desc[:20] + "...")
         return self
 
     def summary(self, summary: str) -> DBViewBuilder:
@@ -175,10 +197,8 @@ class DBViewBuilder:
         """``query(sql)`` sets the main SQL; ``query(key, sql)`` a named sub-query."""
         if value is None:
             self.v.query = key
-            self._declare_placeholders(key or "")
         else:
             self.v.queries[str(key)] = value
-            self._declare_placeholders(value)
         return self
 
     def callback(self, key: Any, value: Callable[..., Any] | None = None) -> DBViewBuilder:
@@ -193,10 +213,8 @@ class DBViewBuilder:
         """Append text to the main query (``append(sql)``) or a named one (``append(key, sql)``)."""
         if value is None:
             self.v.query = str(self.v.query or "") + key
-            self._declare_placeholders(key)
         else:
             self.v.queries[key] = str(self.v.queries.get(key, "")) + value
-            self._declare_placeholders(value)
         return self
 
     def query_stats(self, sql: str) -> DBViewBuilder:
@@ -207,17 +225,25 @@ class DBViewBuilder:
         """The ``categories`` sub-query."""
         return self.query("categories", sql)
 
+    def query_count(self, sql: str) -> DBViewBuilder:
+        """The ``count`` sub-query of ``/count`` (default: counted from the table or the rows)."""
+        return self.query("count", sql)
+
     def derive_columns(self) -> DBViewBuilder:
-        """Derive the columns from :meth:`table` on first use (explicit columns win)."""
+        """Derive the columns from :meth:`table` on first use (explicit columns win).
+
+        As in TDP this is the default for every view with a table.
+        """
         self.v.columns_filled_up = False
         return self
 
     def column(self, column: str, **attrs: Any) -> DBViewBuilder:
-        """Declare or override a column (``type``, ``label``, ``categories``, ``min``, ``max``...)."""
-        entry = self.v.columns.setdefault(column, {"label": column, "type": "string"})
-        entry.update(attrs)
-        if "label" not in attrs:
-            entry.setdefault("label", column)
+        """Declare a column (``type``, ``label``, ``categories``, ``min``, ``max``...).
+
+        As in TDP a second call replaces the first; ``label`` defaults to the name, a missing
+        ``type`` is derived from the table (if any).
+        """
+        self.v.columns[column] = {"label": column, **attrs, "column": column}
         return self
 
     def columns(self, columns: list[str], **attrs: Any) -> DBViewBuilder:
@@ -236,10 +262,15 @@ class DBViewBuilder:
                                                   is_id, list_as_tuple)
         return self
 
-    def replace(self, replace: str, valid_replacements: Any = None) -> DBViewBuilder:
-        """Declare a ``{replace}`` text replacement and its validator (list, int, float, regex)."""
+    def replace(self, replace: str, valid_replacements: Any = None, *,
+                valid: Any = None) -> DBViewBuilder:
+        """Declare a ``{replace}`` text replacement and its validator (list, int, float, regex).
+
+        ``valid=`` is another name of ``valid_replacements``.
+        """
         if replace not in self.v.replacements:
             self.v.replacements.append(replace)
+        valid_replacements = valid if valid_replacements is None else valid_replacements
         if valid_replacements is not None:
             self.v.valid_replacements[replace] = valid_replacements
         return self
@@ -249,9 +280,6 @@ class DBViewBuilder:
                join: str | None = None) -> DBViewBuilder:
         """Declare a dynamic filter ``filter_<key>`` (see the spec for the template options)."""
         self.v.filters[key] = FilterInfo(key, replacement, alias, table, group, join)
-        if group:
-            for name in (f"{group}_where", f"and_{group}_where", f"{group}_joins"):
-                self._declare(name)
         return self
 
     def filters(self, keys: list[str], alias: str | None = None, table: str | None = None,
@@ -285,16 +313,3 @@ class DBViewBuilder:
     def build(self) -> DBView:
         """The finished view."""
         return self.v
-
-    def _declare(self, name: str) -> None:
-        if name not in self.v.replacements:
-            self.v.replacements.append(name)
-
-    def _declare_placeholders(self, sql: str) -> None:
-        # Server-computed names used in the text count as declared so that formatting never fails.
-        for name in _PLACEHOLDER.findall(sql):
-            if name in SERVER_REPLACEMENTS or name.endswith(("_where", "_joins")):
-                self._declare(name)
-
-
-_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")

@@ -29,23 +29,30 @@ def _split_table(table: str) -> tuple[str | None, str]:
     return (schema or None), name
 
 
-def derive_columns(view: DBView, engine: Engine) -> dict[str, dict[str, Any]]:
-    """The columns of ``view``: declared ones, completed from its table when it derives them."""
-    if view.columns_filled_up or not view.table:
-        return view.columns
+class Columns(dict[str, dict[str, Any]]):
+    """The columns of a view; ``table`` names those that are columns of its table."""
+
+    table: frozenset[str] = frozenset()
+
+
+def derive_columns(view: DBView, engine: Engine) -> Columns:
+    """The columns of ``view``: declared ones, completed from its table when it derives them.
+
+    As in TDP the declared columns come first (their attributes win), then the table's others.
+    """
+    if not view.needs_derived_columns():
+        return Columns(view.columns)
     schema, name = _split_table(str(view.table))
     inspected = sa.inspect(engine).get_columns(name, schema=schema)
     table = sa.table(name, *[sa.column(c["name"]) for c in inspected], schema=schema)
-    derived: dict[str, dict[str, Any]] = {}
+    derived = Columns({k: dict(v) for k, v in view.columns.items()})
+    derived.table = frozenset(c["name"] for c in inspected)
     for col in inspected:
         entry: dict[str, Any] = {"label": col["name"], "type": _kind(col["type"]),
                                  "column": col["name"]}
         if isinstance(col["type"], sa.Enum):
-            entry["categories"] = list(col["type"].enums)
-        entry.update(view.columns.get(col["name"], {}))
-        derived[col["name"]] = entry
-    for extra, attrs in view.columns.items():  # declared but not in the table (computed)
-        derived.setdefault(extra, dict(attrs))
+            entry["categories"] = sorted(col["type"].enums, key=str.lower)
+        derived[col["name"]] = {**entry, **derived.get(col["name"], {})}
     with engine.connect() as conn:
         for column, entry in derived.items():
             if column in table.c:

@@ -44,7 +44,7 @@ def inject_where(builder: DBViewBuilder) -> DBViewBuilder:
         names = ["and_where", "joins"]
     else:
         sql = _insert_at(sql, _first_end(lowered), " {joins} {where} ")
-        names = ["joins", "where"]
+        names = ["where", "joins"]
     view.query = sql
     for name in names:
         builder.replace(name)
@@ -68,10 +68,12 @@ def inject_where_clause(builder: DBViewBuilder, clause: str) -> DBViewBuilder:
 
 
 def limit_offset(builder: DBViewBuilder) -> DBViewBuilder:
-    """Append `` LIMIT {limit} OFFSET {offset}`` with integer validators."""
+    """Append `` LIMIT {limit} OFFSET {offset}`` with integer validators, as TDP.
+
+    Like TDP it also declares the argument ``query`` (the ``/lookup`` route fills it in).
+    """
     builder.append(" LIMIT {limit} OFFSET {offset}")
-    builder.replace("limit", int).replace("offset", int)
-    return builder
+    return builder.replace("limit", int).replace("offset", int).arg("query")
 
 
 def add_common_queries(queries: MutableMapping[str, DBView], table: str, idtype: str,
@@ -79,6 +81,8 @@ def add_common_queries(queries: MutableMapping[str, DBView], table: str, idtype:
                        call_function: Callable[[DBViewBuilder], Any] | None = None,
                        prefix: str | None = None, name_column: str = "name") -> None:
     """Add the four lookup views ``<prefix>_items``, ``_items_verify``, ``_unique``, ``_unique_all``.
+
+    As in TDP the first two name ``table`` (their columns are derived from it).
 
     :param queries: the plugin's view dict, updated in place.
     :param table: the table they read.
@@ -92,14 +96,14 @@ def add_common_queries(queries: MutableMapping[str, DBView], table: str, idtype:
     prefix = prefix or table
     valid = list(columns or [name_column])
     queries[f"{prefix}_items"] = (
-        DBViewBuilder("lookup").idtype(idtype)
+        DBViewBuilder("lookup").idtype(idtype).table(table)
         .query(f"SELECT {id_query}, {{column}} AS text FROM {table} "
                "WHERE LOWER({column}) LIKE :query ORDER BY {column} ASC "
                "LIMIT {limit} OFFSET {offset}")
         .arg("query").replace("column", valid).replace("limit", int).replace("offset", int)
         .call(call_function).assign_ids().build())
     queries[f"{prefix}_items_verify"] = (
-        DBViewBuilder("helper").idtype(idtype)
+        DBViewBuilder("helper").idtype(idtype).table(table)
         .query(f"SELECT {id_query}, {name_column} AS text FROM {table}")
         .call(inject_where)
         .filter(name_column, f"lower({name_column}) {{operator}} {{value}}")

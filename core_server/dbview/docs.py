@@ -52,10 +52,43 @@ def _replacement_schema(valid: Any) -> dict[str, Any]:
         return {"type": "number"}
     if isinstance(valid, re.Pattern):
         return {"type": "string", "pattern": valid.pattern}
-    return {"type": "string", "pattern": "^[A-Za-z0-9_.]+$"}
+    return {"type": "string", "pattern": "^[A-Za-z0-9_.]*$"}
 
 
-def _view_parameters(view: DBView, columns: dict[str, Any]) -> list[dict[str, Any]]:
+_INERT = "; also SQL-inert: no whitespace, quotes, ;, (), \\, #, $, :, -- or comments"
+_NAMEDSET = "ids of named sets (TDP storage) whose ids are added to filter_{key}"
+
+
+def _replacements(view: DBView) -> list[dict[str, Any]]:
+    params = []
+    for name in view.replacements:
+        if is_server_replacement(name, view):
+            continue
+        valid = view.valid_replacements.get(name)
+        note = _INERT if isinstance(valid, re.Pattern) else ""
+        params.append(_query_param(name, _replacement_schema(valid),
+                                   "replacement" + ("" if valid else ", empty if missing") + note,
+                                   valid is not None))
+    return params
+
+
+def _agg_parameters(view: DBView, agg_view: DBView | None) -> list[dict[str, Any]]:
+    # {agg_score}: agg picks the aggregation, the agg view's replacements fill it in
+    if agg_view is None or "{agg_score}" not in str(view.query) or "agg" in view.replacements:
+        return []
+    named = sorted({*agg_view.queries, *(k[10:] for k in view.queries
+                                         if k.startswith("agg_score_"))})
+    params = [_query_param("agg", {"type": "string"}, "aggregation of {agg_score}: "
+                           + ", ".join(named or ["min, max, avg, sum, count"]))]
+    for name in agg_view.replacements:
+        if name != "agg" and name not in view.replacements:
+            params.append(_query_param(name, _replacement_schema(
+                agg_view.valid_replacements.get(name)), "replacement of agg_score"))
+    return params
+
+
+def _view_parameters(view: DBView, columns: dict[str, Any],
+                     agg_view: DBView | None = None) -> list[dict[str, Any]]:
     params = []
     for name in view.arguments:
         info = view.argument_infos.get(name)
@@ -63,13 +96,12 @@ def _view_parameters(view: DBView, columns: dict[str, Any]) -> list[dict[str, An
         if info and info.as_list:
             schema = {"type": "array", "items": {"type": "string"}}
         params.append(_query_param(name, schema, info.description if info else "", True))
-    for name in view.replacements:
-        if not is_server_replacement(name, view):
-            params.append(_query_param(name, _replacement_schema(view.valid_replacements.get(name)),
-                                       "replacement", True))
+    params += _replacements(view) + _agg_parameters(view, agg_view)
     for key in filter_keys(view, columns):
         params.append(_query_param(f"filter_{key}", {"type": "array", "items": {"type": "string"}},
                                    "filter: one value =, several IN"))
+        params.append(_query_param(f"filter_namedset4{key}", {"type": "array", "items": {
+            "type": "string"}}, _NAMEDSET.format(key=key)))
         if columns.get(key, {}).get("type") == "number":
             for cmp in ("lt", "lte", "gt", "gte"):
                 params.append(_query_param(f"filter_{cmp}_{key}", {"type": "number"}))
@@ -108,10 +140,24 @@ def _lookup_operation(name: str, params: list[dict[str, Any]]) -> dict[str, Any]
                          _query_param("limit", {"type": "integer", "minimum": 1})])
 
 
-def _view_paths(connector: str, name: str, view: DBView,
-                columns: dict[str, Any]) -> dict[str, Any]:
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+#: ``/desc`` and each entry of the view listing: TDP's fields, then ours
+DESC_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "name": {"type": "string"}, "description": {"type": "string"}, "type": {"type": "string"},
+    "idType": {"type": ["string", "null"]}, "query": {"type": ["string", "null"]},
+    "arguments": {**_STRINGS, "description": "arguments, then replacements (as TDP)"},
+    "columns": {"type": "array", "items": {"type": "object"}}, "filters": _STRINGS,
+    "queries": {"type": "object", "additionalProperties": {"type": "string"}},
+    "no_cache": {"type": "boolean"}, "summary": {"type": ["string", "null"]}, "tags": _STRINGS,
+    "replacements": _STRINGS, "assign_ids": {"type": "boolean"}}}
+_WARNING = {"Warning": {"description": "under /api/tdp/db: filter keys the view does not know, "
+                                       "dropped as TDP does", "schema": {"type": "string"}}}
+
+
+def _view_paths(connector: str, name: str, view: DBView, columns: dict[str, Any],
+                agg_view: DBView | None = None) -> dict[str, Any]:
     base = f"/api/db/{connector}/{name}"
-    params = _view_parameters(view, columns)
+    params = _view_parameters(view, columns, agg_view)
     summary = view.summary or view.description or f"view {name} of {connector}"
     paths = {
         base: {"get": _rows_operation(summary, view, columns, params, f"get_{connector}_{name}"),
@@ -119,10 +165,12 @@ def _view_paths(connector: str, name: str, view: DBView,
                                        columns, params, f"post_{connector}_{name}")},
         f"{base}/count": {"get": operation(f"row count of {name}", {"type": "integer"}, tag=TAG,
                                            parameters=params, errors=_COMMON_ERRORS)},
-        f"{base}/desc": {"get": operation(f"description of {name}", {"type": "object"}, tag=TAG,
-                                          errors=(401, 403, 404, 503))},
+        f"{base}/desc": {"get": operation(f"description of {name} (TDP's fields)", DESC_SCHEMA,
+                                          tag=TAG, errors=(401, 403, 404, 503))},
     }
-    if view.query_type == "lookup":
+    for op in (paths[base]["get"], paths[base]["post"], paths[f"{base}/count"]["get"]):
+        op["responses"]["200"]["headers"] = _WARNING
+    if view.query_type == "lookup" or "query" in view.arguments:
         paths[f"{base}/lookup"] = {"get": _lookup_operation(name, params)}
     return paths
 
@@ -140,11 +188,12 @@ def contributor(dbv: DBViews) -> Callable[[], dict[str, Any]]:
         for connector, entry in sorted(dbv.connectors.items()):
             paths[f"/api/db/{connector}/"] = {"get": operation(
                 entry.connector.description or f"views of {connector}",
-                {"type": "array", "items": {"type": "object"}}, tag=TAG, errors=(404,))}
+                {"type": "array", "items": DESC_SCHEMA}, tag=TAG, errors=(404,))}
             for name, view in entry.connector.views.items():
                 if not view.is_private:
                     columns = dbv.known_columns(entry, view)
-                    paths.update(_view_paths(connector, name, view, columns))
+                    paths.update(_view_paths(connector, name, view, columns,
+                                             entry.connector.agg_score))
         return {"paths": paths, "tags": [{"name": TAG, "description": "SQL views"}]}
 
     return contribute

@@ -8,6 +8,7 @@ validates the request and gives its SQL text, :mod:`~core_server.dbview.execute`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from core_server.dbview import execute
 from core_server.dbview import output
 from core_server.dbview import params
 from core_server.dbview.builder import DBView
+from core_server.dbview.columns import Columns
 from core_server.dbview.params import ViewRequest
 from core_server.dbview.service import ConnectorEntry
 from core_server.dbview.service import DBViews
@@ -38,6 +40,11 @@ from core_server.values import Values
 
 #: Pages up to this size are fetched in one go and answered with a Content-Length body.
 HEAD_MAX = 10_000
+#: Requests under this path read filters as TDP does (unknown keys dropped with a warning).
+TDP_PREFIX = "/api/tdp/"
+_UNSAFE_HEADER = re.compile(r'[^\x20-\x7e]|["\\]')
+_WARNED = 10
+_WARNED_LENGTH = 60
 
 
 # -- listing and description -------------------------------------------------------------------
@@ -69,22 +76,53 @@ def desc(dbv: DBViews, connector: str, view: str) -> Response:
     return json_response(found.dump(view, columns))
 
 
-def _resolve(dbv: DBViews, connector: str,
-             view: str) -> tuple[ConnectorEntry, DBView, dict[str, dict[str, Any]]]:
+def _resolve(dbv: DBViews, connector: str, view: str) -> tuple[ConnectorEntry, DBView, Columns]:
     entry = dbv.entry(connector)
     found = dbv.view(entry, view)
     security.check(f"db:{connector}/{view}", "read", rule=found.security)
-    return entry, found, found.columns if found.is_callback else dbv.columns(entry, found)
+    return entry, found, Columns(found.columns) if found.is_callback \
+        else dbv.columns(entry, found)
 
 
 def open_view(dbv: DBViews, connector: str, view: str, values: Values,
               fmt: str | None = None) -> ViewRequest:
     """The validated request for ``connector/view`` after the read check (404/403/400 else).
 
-    Deriving the columns of a table view may query its database (once, then cached).
+    Deriving the columns of a table view may query its database (once, then cached). Under
+    ``/api/tdp/db`` unknown filter keys are dropped, as TDP does (see :func:`warnings`).
     """
     entry, found, columns = _resolve(dbv, connector, view)
-    return params.view_request(dbv, entry, found, view, values, columns, fmt)
+    lenient = request.path.startswith(TDP_PREFIX)
+    return params.view_request(dbv, entry, found, view, values, columns, fmt, lenient)
+
+
+def warnings(req: ViewRequest) -> dict[str, str]:
+    """The ``Warning`` header naming filter keys the view does not know (dropped, as TDP)."""
+    ignored = req.parsed.ignored
+    if not ignored:
+        return {}
+    # request text in a header: printable ASCII without quotes, a few keys, each cut short
+    keys = ", ".join(_UNSAFE_HEADER.sub("?", key[:_WARNED_LENGTH]) for key in ignored[:_WARNED])
+    more = f" and {len(ignored) - _WARNED} more" if len(ignored) > _WARNED else ""
+    return {"Warning": f'299 core_server "ignored unknown filter keys: {keys}{more}"'}
+
+
+class filter_errors:  # noqa: N801 - used like a function: ``with filter_errors(req):``
+    """A failing query of a view that took free filter keys is a 400 naming those keys."""
+
+    def __init__(self, req: ViewRequest) -> None:
+        self.keys = req.parsed.open_keys
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> None:
+        if self.keys and isinstance(exc, ApiError) and exc.code == "query_failed":
+            raise BadRequest("invalid_filter", "the database rejected the query with filter "
+                             + ", ".join(map(repr, self.keys)),
+                             hint="the view declares no filters or columns: filter keys must be "
+                             "columns its SQL can see") from exc
 
 
 def query_info(dbv: DBViews, req: ViewRequest, sql: str) -> Response:
@@ -121,7 +159,7 @@ def _rows(dbv: DBViews, req: ViewRequest) -> Response:
     sql_limit = options.limit + 1 if options.limit is not None else (cap + 1 if cap else None)
     bounded = sql_limit is not None and (sql_limit <= HEAD_MAX or cap is not None)
     head = sql_limit if bounded and sql_limit is not None else dbv.batch_size
-    with requestlog.timed("db"):
+    with requestlog.timed("db"), filter_errors(req):
         result = execute.run(ce, req.statement(req.rows_sql(ce, sql_limit)), req.parsed.binds,
                              req.name, head, dbv.batch_size, stream=not bounded)
     if cap is not None and len(result.head) > cap:
@@ -143,7 +181,7 @@ def fetch_all(dbv: DBViews, req: ViewRequest) -> tuple[list[str], list[Any]]:
         return _table(_call(dbv, req))
     ce = dbv.engine(req.entry)
     size = dbv.batch_size
-    with requestlog.timed("db"):
+    with requestlog.timed("db"), filter_errors(req):
         result = execute.run(ce, req.statement(req.sql()), req.parsed.binds, req.name, size,
                              size, stream=True)
         found = list(chain(result.head, chain.from_iterable(result.rest)))
@@ -198,7 +236,9 @@ def _respond(dbv: DBViews, req: ViewRequest, names: list[str], batches: Iterable
              release: Callable[[], None] | None = None) -> Response:
     names, batches = _with_ids(dbv, req, names, batches)
     fmt = req.options.format
-    headers = {"Link": _next_link(req)} if more else {}
+    headers = warnings(req)
+    if more:
+        headers["Link"] = _next_link(req)
     if total is not None:  # everything is in memory already: one body with a Content-Length
         with requestlog.timed("encode"):
             body = output.encode_body(fmt, names, batches)
@@ -251,13 +291,19 @@ def _table(records: list[dict[str, Any]]) -> tuple[list[str], list[Any]]:
 def count(dbv: DBViews, connector: str, view: str, values: Values) -> Response:
     """The number of rows the view (with its filters) returns, as a JSON integer."""
     req = open_view(dbv, connector, view, values)
+    counter = req.view.queries.get("count")
+    if callable(counter):  # as TDP: a count callback gets the engine, arguments and filters
+        ce = dbv.engine(req.entry)
+        with requestlog.timed("db"), execute.db_errors(ce.backend, req.name):
+            value = counter(ce.engine, req.parsed.arguments, req.parsed.filters)
+        return json_response(int(value or 0), headers=warnings(req))
     sql = req.count_sql()
     if req.options.return_query:
         return query_info(dbv, req, sql)
     ce = dbv.engine(req.entry)
-    with requestlog.timed("db"):
+    with requestlog.timed("db"), filter_errors(req):
         value = execute.scalar(ce, req.statement(sql), req.parsed.binds, req.name)
-    return json_response(int(value or 0))
+    return json_response(int(value or 0), headers=warnings(req))
 
 
 def lookup(dbv: DBViews, connector: str, view: str, values: Values) -> Response:
@@ -268,11 +314,11 @@ def lookup(dbv: DBViews, connector: str, view: str, values: Values) -> Response:
         records = _call(dbv, req)
     else:
         ce = dbv.engine(req.entry)
-        with requestlog.timed("db"):
+        with requestlog.timed("db"), filter_errors(req):
             result = execute.run(ce, req.statement(req.sql()), req.parsed.binds, req.name,
                                  limit + 1, limit + 1, stream=False)
         names, batches = _with_ids(dbv, req, result.names, [list(result.head)])
         records = [dict(zip(names, row)) for batch in batches for row in batch]
     requestlog.set_rows(min(len(records), limit))
     return Response(output.dumps({"items": records[:limit], "more": len(records) > limit}),
-                    mimetype="application/json")
+                    mimetype="application/json", headers=warnings(req))

@@ -17,14 +17,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from core_server.dbview import filters
 from core_server.dbview import sql
-from core_server.dbview.builder import SERVER_REPLACEMENTS
 from core_server.dbview.builder import ArgumentInfo
 from core_server.dbview.builder import DBView
-from core_server.dbview.builder import FilterInfo
+from core_server.dbview.builder import is_server_name
 from core_server.dbview.engines import ConnectorEngine
 from core_server.dbview.service import ConnectorEntry
 from core_server.dbview.service import DBViews
+from core_server.errors import ApiError
 from core_server.errors import BadRequest
 from core_server.values import INT64_MAX
 from core_server.values import InvalidValue
@@ -37,15 +38,22 @@ from core_server.values import get_int
 from core_server.values import get_text
 from core_server.values import id_list
 from core_server.values import integer
-from core_server.values import number
 from core_server.values import shown
 from core_server.values import text
 
-SAFE_REPLACEMENT = re.compile(r"[A-Za-z0-9_.]+")
+SAFE_REPLACEMENT = re.compile(r"[A-Za-z0-9_.]*")
+#: what a regex-validated replacement may not contain: whitespace, quotes, ``;``, parentheses,
+#: backslash, ``#``, ``$`` (dollar quoting), ``:`` (bind parameters, casts), comments
+NOT_INERT = re.compile(r"""[\s'"`;()\\#$:\x00]|--|/\*|\*/""")
+INERT_FORM = "no whitespace, quotes, ;, (, ), \\, #, $, :, -- or /* */"
+#: what ``agg`` and ``data_subtype`` of agg_score accept when the agg view has no validator
+_AGG_DEFAULTS: dict[str, Any] = {
+    "agg": ["min", "max", "avg", "sum", "count"],
+    "data_subtype": re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$"),
+}
 OPTIONS = frozenset({"_format", "_limit", "_offset", "_sort", "_return_query", "_assignids", "_"})
 FORMATS = ("json", "csv", "tsv", "ndjson")
 SORT_FORM = "comma-separated column names, each with an optional - (descending) or + prefix"
-_FILTER_KEY = re.compile(r"^filter_(?:(lt|lte|gt|gte)_)?(.+?)(?:\[\])?$")
 #: how a typed view argument (``.arg(name, type=int)``) is read
 _KINDS: dict[Any, Callable[[Any, str], Any]] = {int: integer, float: floating, bool: boolean,
                                                  str: text}
@@ -72,6 +80,11 @@ class Parsed:
     replacements: dict[str, str] = field(default_factory=dict)
     binds: dict[str, Any] = field(default_factory=dict)
     expanding: set[str] = field(default_factory=set)
+    #: clauses on the view's rows, filter keys dropped (lenient requests) and keys of a view
+    #: without declared filters or columns (see :mod:`core_server.dbview.filters`)
+    result: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    open_keys: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -90,8 +103,12 @@ class ViewRequest:
     parsed: Parsed
 
     def sql(self, template: str | None = None) -> str:
-        """The main (or given) SQL template with the replacements filled in."""
-        return sql.fill(str(template or self.view.query), self.parsed.replacements, self.name)
+        """The main (or given) SQL template with the replacements filled in.
+
+        Filters on the rows (computed columns) wrap the main query.
+        """
+        filled = sql.fill(str(template or self.view.query), self.parsed.replacements, self.name)
+        return filled if template is not None else sql.filtered(filled, self.parsed.result)
 
     def rows_sql(self, ce: ConnectorEngine, limit: int | None) -> str:
         """The main query with ``_sort``, ``limit`` and ``_offset`` pushed into SQL."""
@@ -100,7 +117,9 @@ class ViewRequest:
     def count_sql(self) -> str:
         """The query counting the view's rows; 400 ``count_unsupported`` for callbacks."""
         view = self.view
-        if "count" in view.queries:
+        if self.parsed.result and isinstance(view.query, str):
+            return sql.count_of(self.sql())  # the count query cannot see computed columns
+        if isinstance(view.queries.get("count"), str):
             return self.sql(view.queries["count"])
         if view.table:
             return self.sql(sql.count_table(view.table))
@@ -115,15 +134,19 @@ class ViewRequest:
 
 
 def view_request(dbv: DBViews, entry: ConnectorEntry, view: DBView, name: str, values: Values,
-                 columns: Mapping[str, dict[str, Any]], fmt: str | None = None) -> ViewRequest:
+                 columns: Mapping[str, dict[str, Any]], fmt: str | None = None,
+                 lenient: bool = False) -> ViewRequest:
     """Validate ``values`` for ``view`` of ``entry``: options, arguments, filters, replacements.
 
     :param columns: the view's columns including derived ones (what filters and ``_sort`` name).
     :param fmt: the format of a ``.csv``-style suffix of the URL (wins over ``_format``).
+    :param lenient: drop unknown filter keys (listed in ``parsed.ignored``) instead of a 400.
     """
     options = parse_options(values, None if view.is_callback else columns, fmt)
     _check_limit(options, dbv.max_limit)
-    parsed = parse(view, values, dbv.strict_filters, columns)
+    quote = None if view.is_callback else dbv.engine(entry).quote
+    parsed = parse(view, values, dbv.strict_filters and not lenient, columns, quote=quote,
+                   namedsets=dbv.namedset_resolver)
     _agg_score(entry, view, values, parsed)
     return ViewRequest(entry, view, f"{entry.name}/{name}", values, columns, options, parsed)
 
@@ -158,9 +181,14 @@ def parse_options(values: Values, columns: Mapping[str, Any] | None, fmt: str | 
     options.limit = get_int(values, "_limit", minimum=0, maximum=INT64_MAX - 1)
     options.offset = get_int(values, "_offset", 0, minimum=0)
     options.sort = parse_sort(first(values, "_sort"), columns)
-    options.return_query = get_bool(values, "_return_query")
-    options.assign_ids = get_bool(values, "_assignids")
+    options.return_query = _flag(values, "_return_query")
+    options.assign_ids = _flag(values, "_assignids")
     return options
+
+
+def _flag(values: Values, key: str) -> bool:
+    # as TDP: a key given without a value (``?_return_query``) is true
+    return values.get(key) == [""] or get_bool(values, key)
 
 
 def parse_sort(value: Any, columns: Mapping[str, Any] | None) -> list[tuple[str, bool]]:
@@ -205,33 +233,59 @@ def lookup_values(values: Values) -> tuple[dict[str, list[Any]], int]:
 
 
 def _agg_score(entry: ConnectorEntry, view: DBView, values: Values, parsed: Parsed) -> None:
-    # {agg_score} from the request's agg (empty when absent)
-    if "agg_score" not in view.replacements:
+    # TDP's AggregateScore: {agg_score} is the view's agg_score_<agg> query, else the
+    # connector's agg_score query named <agg>, else its main query; '' without agg
+    if "agg_score" not in view.replacements and "{agg_score}" not in str(view.query):
         return
+    parsed.replacements["agg_score"] = ""
     agg = first(values, "agg")
-    if not agg:
-        parsed.replacements["agg_score"] = ""
+    if agg is None or agg == "":
         return
-    agg_view = view.queries.get(f"agg_score_{agg}")
-    if isinstance(agg_view, str):
-        parsed.replacements["agg_score"] = agg_view
-        return
+    agg = text(agg, "agg")
     agg_view = entry.connector.agg_score
-    sub = parse(agg_view, values, strict_filters=False)  # the filters are the view's
-    parsed.replacements["agg_score"] = sql.fill(str(agg_view.query), sub.replacements, "agg")
+    template = view.queries.get(f"agg_score_{agg}", agg_view.queries.get(agg))
+    named = template is not None
+    if template is None:
+        template = agg_view.query
+    if not isinstance(template, str):
+        raise ApiError(500, "invalid_view", f"the agg_score of {entry.name} is not SQL text")
+    subs = {}
+    for name in agg_view.replacements:
+        value = agg if name == "agg" else first(values, name)
+        subs[name] = _agg_value(agg_view, name, value, named)
+    parsed.replacements["agg_score"] = sql.fill(template, subs, f"{entry.name} agg_score")
+
+
+def _agg_value(agg_view: DBView, name: str, value: Any, named: bool) -> str:
+    # agg and data_subtype go into SQL text: the agg view's validator, else a whitelist
+    valid = agg_view.valid_replacements.get(name)
+    if value is None:
+        raise BadRequest("missing_argument", f"{name} is missing for agg_score",
+                         hint=_replacement_hint(name, valid or _AGG_DEFAULTS.get(name)))
+    if valid is None and name == "agg" and named:
+        return str(value)  # the name of one of the plugin's aggregation queries
+    return _validate_replacement(name, text(value, name), valid or _AGG_DEFAULTS.get(name))
 
 
 def parse(view: DBView, values: Values, strict_filters: bool = True,
-          columns: Mapping[str, dict[str, Any]] | None = None) -> Parsed:
+          columns: Mapping[str, dict[str, Any]] | None = None, *,
+          quote: Callable[[str], str] | None = None,
+          namedsets: filters.NamedSetResolver | None = None) -> Parsed:
     """Validate ``values`` against ``view``: arguments, replacements, then filters.
 
-    :param columns: the view's columns including derived ones (default: the declared ones).
+    :param columns: the view's columns including derived ones (default: the declared ones);
+        a :class:`~core_server.dbview.columns.Columns` also tells which are its table's.
+    :param strict_filters: unknown filter keys are 400 (else dropped and listed in ``ignored``).
+    :param quote: quotes a column name as an identifier of the view's database.
+    :param namedsets: resolves ``filter_namedset4<key>`` set ids to their ids.
     """
+    columns = view.columns if columns is None else columns
     parsed = Parsed()
     _parse_arguments(view, values, parsed)
     _parse_replacements(view, values, parsed)
-    _parse_filters(view, view.columns if columns is None else columns, values, parsed,
-                   strict_filters)
+    ctx = filters.Context(view, columns, getattr(columns, "table", frozenset()), strict_filters,
+                          quote or (lambda name: name), namedsets, frozenset(parsed.binds))
+    _parse_filters(view, values, parsed, ctx)
     return parsed
 
 
@@ -273,22 +327,22 @@ def _argument(name: str, info: ArgumentInfo | None, value: Any) -> Any:
 
 def _parse_replacements(view: DBView, values: Values, parsed: Parsed) -> None:
     for name in view.replacements:
-        if is_server_replacement(name, view):
+        if is_server_name(name):
             continue
+        valid = view.valid_replacements.get(name)
         value = first(values, name)
+        if value is None and valid is None:
+            parsed.replacements[name] = ""  # as TDP: a missing free replacement is empty
+            continue
         if value is None:
             raise BadRequest("missing_argument", f"replacement {name!r} is missing",
-                             hint=_replacement_hint(name, view.valid_replacements.get(name)))
-        parsed.replacements[name] = _validate_replacement(name, str(value),
-                                                          view.valid_replacements.get(name))
+                             hint=_replacement_hint(name, valid))
+        parsed.replacements[name] = _validate_replacement(name, text(value, name), valid)
 
 
 def is_server_replacement(name: str, view: DBView) -> bool:
     """True for replacements the server computes (where/joins/agg_score and group variants)."""
-    if name in SERVER_REPLACEMENTS:
-        return True
-    groups = {f.group for f in view.filters.values() if f.group}
-    return any(name in (f"{g}_where", f"and_{g}_where", f"{g}_joins") for g in groups)
+    return is_server_name(name)
 
 
 def _replacement_hint(name: str, valid: Any) -> str:
@@ -297,7 +351,7 @@ def _replacement_hint(name: str, valid: Any) -> str:
     if valid in (int, float):
         return f"{name} must be a{'n integer' if valid is int else ' number'}"
     if isinstance(valid, re.Pattern):
-        return f"{name} must match {valid.pattern}"
+        return f"{name} must match {valid.pattern} and be SQL-inert ({INERT_FORM})"
     return f"{name} may contain letters, digits, '_' and '.'"
 
 
@@ -312,7 +366,8 @@ def _validate_replacement(name: str, value: str, valid: Any) -> str:
         except InvalidValue:
             ok = False
     elif isinstance(valid, re.Pattern):
-        ok = valid.fullmatch(value) is not None
+        # TDP's check (re.match: a prefix) and nothing in the value that could end the context
+        ok = valid.match(value) is not None and NOT_INERT.search(value) is None
     elif valid is None:
         ok = SAFE_REPLACEMENT.fullmatch(value) is not None
     if not ok:
@@ -326,65 +381,12 @@ def filter_keys(view: DBView, columns: Mapping[str, Any] | None = None) -> list[
     return sorted(set(view.filters) | set(view.columns if columns is None else columns))
 
 
-def _parse_filters(view: DBView, columns: Mapping[str, dict[str, Any]], values: Values,
-                   parsed: Parsed, strict: bool) -> None:
-    groups: dict[str | None, list[str]] = {}
-    joins: dict[str | None, list[str]] = {}
-    used: dict[str, str] = {}
-    for key in sorted(values):
-        match = _FILTER_KEY.match(key)
-        if not match:
-            continue
-        cmp, name = match.group(1), match.group(2)
-        if name not in view.filters and name not in columns:
-            if not strict:
-                continue
-            raise BadRequest("unknown_filter", f"unknown filter {shown(name)} in {shown(key)}",
-                             hint="valid filter keys: " + ", ".join(filter_keys(view, columns)))
-        info = view.filters.get(name) or FilterInfo(name)
-        clause = _clause(columns, info, key, cmp, list(values[key]), parsed, used)
-        groups.setdefault(info.group, []).append(clause)
-        if info.join and info.join not in joins.setdefault(info.group, []):
-            joins[info.group].append(info.join)
-    _set_where(view, parsed, groups, joins)
-
-
-def _clause(columns: Mapping[str, dict[str, Any]], info: FilterInfo, key: str, cmp: str | None,
-            raw: list[Any], parsed: Parsed, used: dict[str, str]) -> str:
-    column = columns.get(info.key, {})
-    numeric = column.get("type") == "number"
-    if cmp:
-        if not numeric:
-            raise BadRequest("invalid_filter", f"filter_{cmp}_{info.key}: comparisons need a "
-                             "number column", hint=f"{info.key} is {column.get('type', 'unknown')}")
-        if len(raw) != 1:
-            raise BadRequest("invalid_filter", f"filter_{cmp}_{info.key} takes one value")
-        side = cmp[0]
-        if used.get(info.key + side, cmp) != cmp:
-            raise BadRequest("invalid_filter", f"filter {info.key!r} has both "
-                             f"{used[info.key + side]} and {cmp}", hint="use only one of them")
-        used[info.key + side] = cmp
-    converted = [number(v, key) for v in raw] if numeric else [str(v) for v in raw]
-    bind = f"_f{len(parsed.binds)}"
-    parsed.filters.setdefault(f"{cmp}_{info.key}" if cmp else info.key, []).extend(converted)
-    value: Any
-    if cmp:
-        operator, value = cmp, converted[0]
-    elif len(converted) == 1:
-        operator, value = "eq", converted[0]
-    else:
-        operator, value = "in", converted
-        parsed.expanding.add(bind)
-    parsed.binds[bind] = value
-    return sql.clause(info.template(), operator, bind)
-
-
-def _set_where(view: DBView, parsed: Parsed, groups: dict[str | None, list[str]],
-               joins: dict[str | None, list[str]]) -> None:
-    names = {None} | {f.group for f in view.filters.values() if f.group}
-    for group in names:
-        prefix = "" if group is None else f"{group}_"
-        where, and_where = sql.where(groups.get(group, []))
-        parsed.replacements[f"{prefix}where"] = where
-        parsed.replacements[f"and_{prefix}where"] = and_where
-        parsed.replacements[f"{prefix}joins"] = " ".join(joins.get(group, []))
+def _parse_filters(view: DBView, values: Values, parsed: Parsed, ctx: filters.Context) -> None:
+    found = filters.parse_filters(ctx, values)
+    parsed.filters = found.values
+    parsed.binds.update(found.binds)
+    parsed.expanding |= found.expanding
+    parsed.replacements.update(found.replacements(view))
+    parsed.result = found.result
+    parsed.ignored = found.ignored
+    parsed.open_keys = found.open_keys

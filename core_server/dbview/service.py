@@ -16,6 +16,7 @@ from flask import Response
 
 from core_server.config import Config
 from core_server.dbview.builder import DBView
+from core_server.dbview.columns import Columns
 from core_server.dbview.columns import derive_columns
 from core_server.dbview.connector import DBConnector
 from core_server.dbview.engines import ConnectorEngine
@@ -47,7 +48,7 @@ class ConnectorEntry:
     base: str
     plugin: str
     compiled: dict[Any, Any] = field(default_factory=dict)
-    derived: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    derived: dict[int, Columns] = field(default_factory=dict)
 
 
 class DBViews:
@@ -65,6 +66,15 @@ class DBViews:
         self._ids: IdMapper | None = None
         self._lock = threading.Lock()
         self.target_handler: TargetHandler | None = None
+        #: ``resolve(set_id) -> ids`` for ``filter_namedset4<key>`` (``core_server.tdp``)
+        self.namedset_resolver: Callable[[str], list[Any]] | None = None
+
+    def register_namedset_resolver(self, resolve: Callable[[str], list[Any]]) -> None:
+        """Let ``filter_namedset4<key>=<set id>`` filter by the ids of a named set.
+
+        ``resolve`` raises the JSON errors of a missing (404) or unreadable (401/403) set.
+        """
+        self.namedset_resolver = resolve
 
     def register_target_handler(self, handler: TargetHandler) -> None:
         """Let ``handler`` answer rows requests with ``?target=<idtype>`` (``core_server.idtypes``).
@@ -130,10 +140,10 @@ class DBViews:
         return self.engines.get(entry.base, base.dburl, timeout, base.statement_timeout_query,
                                 base.engine_options)
 
-    def columns(self, entry: ConnectorEntry, view: DBView) -> dict[str, dict[str, Any]]:
+    def columns(self, entry: ConnectorEntry, view: DBView) -> Columns:
         """The view's columns, derived from its table on first use and cached per connector."""
         if not view.needs_derived_columns():
-            return view.columns
+            return Columns(view.columns)
         key = id(view)
         columns = entry.derived.get(key)
         if columns is None:
@@ -143,9 +153,9 @@ class DBViews:
                 entry.derived[key] = columns
         return columns
 
-    def known_columns(self, entry: ConnectorEntry, view: DBView) -> dict[str, dict[str, Any]]:
+    def known_columns(self, entry: ConnectorEntry, view: DBView) -> Columns:
         """Columns without touching the database (derived ones only once they are cached)."""
-        return entry.derived.get(id(view), view.columns)
+        return entry.derived.get(id(view)) or Columns(view.columns)
 
     @property
     def ids(self) -> IdMapper:

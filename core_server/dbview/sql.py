@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from core_server.dbview.builder import is_server_name
 from core_server.dbview.engines import ConnectorEngine
 from core_server.errors import ApiError
 
@@ -25,13 +26,31 @@ _CACHE_LIMIT = 512
 _IN_BIND = re.compile(r"\bin\s*:(\w+)", re.IGNORECASE)
 
 
+class _Filled(dict[str, str]):
+    # server-computed names the view did not declare (a filter group without filters) are ''
+    def __missing__(self, key: str) -> str:
+        if is_server_name(key):
+            return ""
+        raise KeyError(key)
+
+
 def fill(template: str, replacements: Mapping[str, str], where: str) -> str:
-    """Fill ``{name}`` replacements; an undeclared placeholder is a 500 naming the view."""
+    """Fill ``{name}`` replacements; an undeclared placeholder is a 500 naming the view.
+
+    ``where``/``joins`` names of filter groups that have no filter are empty, as in TDP.
+    """
     try:
-        return template.format(**replacements)
+        return template.format_map(_Filled(replacements))
     except (KeyError, IndexError, ValueError) as exc:
         raise ApiError(500, "invalid_view", f"{where} uses an undeclared replacement {exc}",
                        hint="declare it with .replace() in the plugin") from None
+
+
+def filtered(sql: str, clauses: Sequence[str]) -> str:
+    """``sql`` with ``clauses`` on its rows (filters on columns its SQL computes)."""
+    if not clauses:
+        return sql
+    return f"SELECT * FROM ({sql}) _w WHERE " + " AND ".join(clauses)
 
 
 def clause(template: str, operator: str, bind: str) -> str:

@@ -85,7 +85,9 @@ def _respond(idtypes: IdTypes, req: ViewRequest, values: Values, names: list[str
         raise BadRequest("too_many_rows", f"{req.name} mapped to {target} has more than {cap} "
                          "rows", hint=f"page with _limit<={cap} and _offset (config dbview.max_limit)")
     page = rows[start:end]
-    headers = {"Link": _next_link(values, end)} if end is not None and len(rows) > end else {}
+    headers = dbview.warnings(req)
+    if end is not None and len(rows) > end:
+        headers["Link"] = _next_link(values, end)
     if req.view.assign_ids or req.options.assign_ids:
         ids = idtypes.dbv.ids(list(map(itemgetter(index), page)), target)
         names = ["_id", *names]
