@@ -210,3 +210,34 @@ def test_anonymous_read_off_hides_even_public_sets(store_url: str, apps: list[Fl
             == 200
     finally:
         tdp.tdp_of(closed).dispose()
+
+
+
+def test_a_named_set_filters_a_view(mydb_url: str, tmp_path: Path) -> None:
+    """``filter_namedset4<col>=<id>``: a set saved through the TDP route selects a view's rows.
+
+    The view's database varies; the sets' store on each backend is covered above.
+    """
+    config = {**users_config(USERS), "myserverplugin": {"dburl": mydb_url}}
+    app = create_app(config, data_dir=tmp_path)
+    app.config["TESTING"] = True
+    try:
+        analyst = client_of(app, "analyst")
+        made = _create(analyst, name="three", idType="MyIDType", ids="[3, 7, 11]",
+                       permissions=744)
+        rows = analyst.get(f"/api/tdp/db/mydb/mytable?filter_namedset4my_id={made['id']}")
+        assert rows.status_code == 200, rows.get_data(as_text=True)
+        assert sorted(r["id"] for r in rows.get_json()) == [3, 7, 11]
+        # merged with a plain filter on the same column, as TDP merges them
+        both = analyst.get(f"/api/tdp/db/mydb/mytable?filter_namedset4my_id={made['id']}"
+                           "&filter_my_id=20")
+        assert sorted(r["id"] for r in both.get_json()) == [3, 7, 11, 20]
+        missing = analyst.get("/api/tdp/db/mydb/mytable?filter_namedset4my_id=nope")
+        assert missing.status_code == 404 and missing.get_json()["error"]["code"]
+        private = _create(analyst, name="mine", idType="MyIDType", ids="[1]", permissions=700)
+        other = client_of(app, "viewer").get(
+            f"/api/tdp/db/mydb/mytable?filter_namedset4my_id={private['id']}")
+        assert other.status_code == 403
+    finally:
+        tdp.tdp_of(app).dispose()
+        app.extensions["core_server"].dbviews.dispose()

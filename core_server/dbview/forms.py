@@ -50,7 +50,9 @@ def view_inputs(connector: str, view: str) -> dict[str, Any]:
     columns = found.columns if found.is_callback else dbv.columns(entry, found)
     arguments = [(found.argument_infos[n].to_dict() if n in found.argument_infos
                   else {"name": n}) for n in found.arguments]
-    replacements = [{"name": n, **_choices(found.valid_replacements.get(n))}
+    # as in TDP, a replacement without a validator may be left out (it becomes '')
+    replacements = [{"name": n, "required": n in found.valid_replacements,
+                     **_choices(found.valid_replacements.get(n))}
                     for n in found.replacements if not is_server_replacement(n, found)]
     filters = [_filter(k, columns.get(k)) for k in filter_keys(found, columns)]
     return {"arguments": arguments, "replacements": replacements, "filters": filters,

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask
 
+from core_server import dbview
 from core_server.dbview import DBViews
 from core_server.dbview import dbviews_of
 from core_server.docstore import Store
@@ -67,6 +68,8 @@ def init_app(app: Flask) -> None:
                    safe_keys=SafeKeys(config, registry.list(TDP_CONFIG_SAFE_KEYS), record),
                    migrations=_migrations(state, dbviews_of(app), record))
     state.put(TDP, tdp)
+    # filter_namedset4<col>=<id> on every view reads the set's ids, as the current user
+    dbview.register_namedset_resolver(app, lambda set_id: tdp.storage.namedset_ids(set_id)[1])
     app.register_blueprint(storage_routes.blueprint)
     app.register_blueprint(routes.blueprint)
     state.openapi.append(lambda: docs.paths(tdp))
