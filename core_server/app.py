@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core_server import config as config_mod
 from core_server import dbview
@@ -20,6 +19,7 @@ from core_server import docstore
 from core_server import encoding
 from core_server import endpoints
 from core_server import errors
+from core_server import forwarded
 from core_server import idtypes
 from core_server import introspection
 from core_server import openapi
@@ -128,7 +128,8 @@ def _configure_flask(app: Flask, cfg: config_mod.Config) -> None:
     app.config["JSON_SORT_KEYS"] = False
     proxies = {k: int(v) for k, v in (core.get("proxy_fix") or {}).items() if int(v or 0) > 0}
     if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, **proxies)  # type: ignore[method-assign]
+        app.wsgi_app = forwarded.TrustedProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, core["trusted_proxies"], **proxies)
     Path(core["absoluteDataDir"]).mkdir(parents=True, exist_ok=True)
 
 

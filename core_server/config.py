@@ -52,6 +52,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("core_server.secret_key", None, "key for sessions and tokens; random per start if unset"),
     Setting("core_server.proxy_fix", {"x_for": 0, "x_proto": 0, "x_host": 0, "x_prefix": 0},
             "how many proxies' X-Forwarded-* headers to trust (werkzeug ProxyFix)"),
+    Setting("core_server.trusted_proxies", ["127.0.0.1/8", "::1"],
+            "addresses/networks whose X-Forwarded-* headers proxy_fix believes; others' are dropped"),
     Setting("core_server.server_db", "sqlite:///${core_server.absoluteDataDir}/core_server.sqlite",
             "the server's own database (id mapping, token revocations)"),
     Setting("core_server.access_log", True, "write one structured log line per request"),

@@ -122,7 +122,7 @@ networks: {back: {}}
     api = merged["services"]["api"]
     assert api["environment"]["CORE_SERVER__cmpa__dburl"] == "postgresql://db/a"
     assert "CORE_SERVER__store__dburl" in api["environment"]  # the core's entries stay
-    assert set(api["depends_on"]) == {"db", "cache"}
+    assert set(api["depends_on"]) == {"db", "init", "cache"}
     assert merged["services"]["cache"] == {"image": "redis:7"}  # identical in both: fine
     assert set(merged["volumes"]) == {"api_data", "db_data", "cache_data"}
     again = CliRunner().invoke(main, ["compose", "--check", "--output", str(output),
