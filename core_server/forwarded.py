@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from collections.abc import Iterator
 from typing import Any
 
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -54,9 +53,9 @@ class TrustedProxyFix:
             return False
         return any(ip in network for network in self.trusted)
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self.is_trusted(environ.get("REMOTE_ADDR")):
-            return self.fixed(environ, start_response)  # type: ignore[no-any-return]
+            return self.fixed(environ, start_response)
         for key in FORWARDED:
             environ.pop(key, None)
         return self.app(environ, start_response)  # type: ignore[no-any-return]
