@@ -28,6 +28,7 @@ from core_server import security
 from core_server.registry import Registry
 from core_server.registry import RegistryError
 from core_server.registry import discover
+from core_server.settings import SETTINGS_BY_KEY
 from core_server.state import ServerState
 
 log = logging.getLogger("core_server")
@@ -59,19 +60,13 @@ def create_app(
     :param entry_points: also discover installed plugins (tests may switch this off).
     """
     environ = os.environ if environ is None else environ
-    top: dict[str, Any] = dict(config or {})
-    if data_dir is not None:
-        config_mod.merge(top, {"core_server": {"dataDir": str(data_dir)}})
-    file_layer = _file_layer(config_file or environ.get("CORE_SERVER_CONFIG"))
-    env_layer = config_mod.from_env(environ)
-    # Plugin discovery needs the plugin dirs before plugin config exists; read them from the
-    # layers that can set them.
-    pre = config_mod.merge(config_mod.merge(config_mod.merge(config_mod.defaults(), file_layer),
-                                            env_layer), top)
-    dirs = _plugins_dirs(plugins_dirs, environ, pre)
-    registry = discover(dirs, entry_points=entry_points and bool(pre["core_server"]["entry_points"]))
-    plugin_layers = [{name: p.config} for name, p in registry.plugins.items() if p.config]
-    cfg = config_mod.load([*plugin_layers, file_layer, env_layer, top], environ=environ)
+    sources = config_mod.Sources.read(config, config_file=config_file, data_dir=data_dir,
+                                      environ=environ)
+    dirs, dir_warnings = _plugins_dirs(plugins_dirs, environ, sources)
+    registry = discover(dirs, entry_points=entry_points
+                        and bool(sources.early("core_server.entry_points")))
+    cfg = sources.load({name: p.config} for name, p in registry.plugins.items() if p.config)
+    cfg.warnings.extend(dir_warnings)
 
     app = Flask("core_server")
     app.request_class = errors.ApiRequest
@@ -82,7 +77,7 @@ def create_app(
         subsystem.init_app(app)
     app.register_blueprint(introspection.blueprint)
     registry.freeze()
-    _report(registry, strict if strict is not None else bool(cfg.get_path("core_server.strict")))
+    _report(registry, cfg, strict if strict is not None else cfg.get_bool("core_server.strict"))
     return app
 
 
@@ -106,34 +101,42 @@ def _memo_ensure_sync(ensure_sync: Callable[[Any], Any]) -> Callable[[Any], Any]
     return memo
 
 
-def _file_layer(path: str | os.PathLike[str] | None) -> dict[str, Any]:
-    return config_mod.read_file(path) if path else {}
-
-
 def _plugins_dirs(explicit: Iterable[str | os.PathLike[str]] | None, environ: Mapping[str, str],
-                  pre: Mapping[str, Any]) -> list[Path]:
+                  sources: config_mod.Sources) -> tuple[list[Path], list[str]]:
+    """The plugin folders to search, and a warning for each one that was asked for but is missing.
+
+    The default ``./plugins`` may be absent (an installed server has none); a folder someone
+    named is a typo when it does not exist.
+    """
     if explicit is not None:
-        return [Path(d) for d in explicit]
-    if environ.get("CORE_SERVER_PLUGINS_DIR"):
-        return [Path(d) for d in environ["CORE_SERVER_PLUGINS_DIR"].split(os.pathsep) if d]
-    return [Path(d) for d in pre["core_server"]["plugins_dirs"]]
+        dirs, origin = [Path(d) for d in explicit], "--plugins-dir"
+    elif environ.get("CORE_SERVER_PLUGINS_DIR"):
+        dirs = [Path(d) for d in environ["CORE_SERVER_PLUGINS_DIR"].split(os.pathsep) if d]
+        origin = "CORE_SERVER_PLUGINS_DIR"
+    else:
+        configured = sources.early("core_server.plugins_dirs")
+        dirs, origin = [Path(d) for d in configured], "core_server.plugins_dirs"
+        if configured == SETTINGS_BY_KEY["core_server.plugins_dirs"].default:
+            return dirs, []
+    return dirs, [f"plugin folder {d} ({origin}) does not exist" for d in dirs if not d.is_dir()]
 
 
 def _configure_flask(app: Flask, cfg: config_mod.Config) -> None:
-    core = cfg["core_server"]
-    app.config["MAX_CONTENT_LENGTH"] = core["max_content_length"]
+    app.config["MAX_CONTENT_LENGTH"] = cfg.get_int("core_server.max_content_length")
     # Without a configured key, sessions and tokens only live as long as this process.
-    app.config["SECRET_KEY"] = core.get("secret_key") or secrets.token_hex(32)
-    app.config["CORE_SERVER_ACCESS_LOG"] = core["access_log"]
+    app.config["SECRET_KEY"] = cfg.get_optional_str("core_server.secret_key") or secrets.token_hex(32)
+    app.config["CORE_SERVER_ACCESS_LOG"] = cfg.get_bool("core_server.access_log")
     app.config["JSON_SORT_KEYS"] = False
-    proxies = {k: int(v) for k, v in (core.get("proxy_fix") or {}).items() if int(v or 0) > 0}
+    proxies = {k: v for k, v in cfg.get_dict("core_server.proxy_fix").items() if v > 0}
     if proxies:
         app.wsgi_app = forwarded.TrustedProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, core["trusted_proxies"], **proxies)
-    Path(core["absoluteDataDir"]).mkdir(parents=True, exist_ok=True)
+            app.wsgi_app, cfg.get_list("core_server.trusted_proxies"), **proxies)
+    Path(cfg.get_str("core_server.absoluteDataDir")).mkdir(parents=True, exist_ok=True)
 
 
-def _report(registry: Registry, strict: bool) -> None:
+def _report(registry: Registry, cfg: config_mod.Config, strict: bool) -> None:
+    for warning in cfg.warnings:
+        log.warning("config: %s", warning)
     for plugin in registry.failed:
         log.error("plugin %s failed: %s", plugin.name, "; ".join(plugin.errors))
     if strict and registry.failed:

@@ -6,17 +6,25 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from typing import NoReturn
 
 import click
 from flask import Flask
 
+from core_server import compose as compose_mod
+from core_server import scaffold
+from core_server.app import create_app
 from core_server.config import REDACTED
 from core_server.config import SETTINGS
 from core_server.config import Config
 from core_server.config import ConfigError
+from core_server.demo import ensure_demo_data
+from core_server.health import check_extensions
 from core_server.registry import RegistryError
+from core_server.userstore import hash_password as make_hash
+from core_server.wsgi import run_gunicorn
 
 F = Callable[..., Any]
 
@@ -40,8 +48,6 @@ def app_options(fn: F) -> F:
 def build_app(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
               strict: bool | None) -> Flask:
     """Create the app, turning config and strict-mode errors into a clean exit 2."""
-    from core_server.app import create_app
-
     try:
         return create_app(config_file=config_file, plugins_dirs=list(plugins_dirs) or None,
                           data_dir=data_dir, strict=strict)
@@ -68,14 +74,10 @@ def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
     """Run the server (development server, or gunicorn with --workers N)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = build_app(config_file, plugins_dirs, data_dir, strict)
-    from core_server.demo import ensure_demo_data
-
     ensure_demo_data(app, progress=lambda message: click.echo(f"demo data: {message}", err=True))
     click.echo(f"core_server on http://{host}:{port}/api/_plugins "
                f"({len(app.extensions['core_server'].registry.plugins)} plugins)", err=True)
     if workers > 1:
-        from core_server.wsgi import run_gunicorn
-
         run_gunicorn(app, host=host, port=port, workers=workers)
     else:
         app.run(host=host, port=port, debug=debug, threaded=True)
@@ -126,8 +128,6 @@ def config(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str
 def demo_data(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
               strict: bool | None, rows: int | None, force: bool) -> None:
     """Generate the plugins' demo SQLite databases (e.g. _data/mydb.sqlite) if missing."""
-    from core_server.demo import ensure_demo_data
-
     app = build_app(config_file, plugins_dirs, data_dir, strict)
     written = ensure_demo_data(app, rows=rows, force=force, progress=click.echo)
     if not written:
@@ -139,19 +139,18 @@ def demo_data(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: 
 def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
           strict: bool | None) -> None:
     """Load every plugin and extension; exit 1 if any failed, naming the reasons."""
-    from core_server.health import check_extensions
-
     app = build_app(config_file, plugins_dirs, data_dir, False)
-    registry = app.extensions["core_server"].registry
+    state = app.extensions["core_server"]
     with app.app_context():
-        check_extensions(registry)
-    failed = registry.failed
-    for plugin in registry.plugins.values():
+        check_extensions(state.registry)
+    for warning in state.config.warnings:
+        click.echo(f"{click.style('CONFIG', fg='red')} {warning}")
+    for plugin in state.registry.plugins.values():
         mark = click.style("ok", fg="green") if not plugin.errors else click.style("FAILED", fg="red")
         click.echo(f"{mark} {plugin.name} ({len(plugin.extensions)} extensions)")
         for error in plugin.errors:
             click.echo(f"    {error}")
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if state.registry.failed or state.config.warnings else 0)
 
 
 @main.command("hash-password")
@@ -161,8 +160,6 @@ def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
               help="werkzeug hash method, e.g. scrypt or pbkdf2:sha256.")
 def hash_password(from_stdin: bool, method: str) -> None:
     """Print a password hash for core_server.security.users[].password."""
-    from core_server.userstore import hash_password as make_hash
-
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -209,12 +206,9 @@ def _fail(message: str) -> NoReturn:
               help="Author name for package.json and pyproject.toml.")
 def new_plugin(name: str, directory: str, description: str, author: str) -> None:
     """Create the plugin project NAME (TDP backend-library layout) with passing tests."""
-    from core_server.scaffold import ScaffoldError
-    from core_server.scaffold import new_plugin as create
-
     try:
-        created = create(name, directory, description=description, author=author)
-    except ScaffoldError as exc:
+        created = scaffold.new_plugin(name, directory, description=description, author=author)
+    except scaffold.ScaffoldError as exc:
         _fail(str(exc))
     for warning in created.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -236,13 +230,10 @@ def new_plugin(name: str, directory: str, description: str, author: str) -> None
 def add_extension(type: str, id: str, plugin_dir: str, module: str | None,
                   config_key: str | None, base: str | None, force: bool) -> None:
     """Add extension ID of TYPE (e.g. db-connector, namespace; TDP names work) to a plugin."""
-    from core_server.scaffold import ScaffoldError
-    from core_server.scaffold import add_extension as add
-
     try:
-        added = add(type, id, plugin_dir, module=module, config_key=config_key, base=base,
+        added = scaffold.add_extension(type, id, plugin_dir, module=module, config_key=config_key, base=base,
                     force=force)
-    except ScaffoldError as exc:
+    except scaffold.ScaffoldError as exc:
         _fail(str(exc))
     for file in added.written:
         click.echo(f"  wrote {file}")
@@ -300,10 +291,6 @@ def nginx(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
 def compose(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
             strict: bool | None, output: str, check: bool) -> None:
     """Merge the deploy/docker-compose.partial.yml of the core and every plugin."""
-    from pathlib import Path
-
-    from core_server import compose as compose_mod
-
     app = build_app(config_file, plugins_dirs, data_dir, strict)
     registry = app.extensions["core_server"].registry
     found = compose_mod.sources(registry)

@@ -10,6 +10,7 @@ Strings interpolate ``${dotted.key}`` against the merged result; ``{"$env": NAME
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import os
 import re
@@ -21,80 +22,25 @@ from typing import Any
 
 import yaml
 
+from core_server import trees
+from core_server.settings import SETTINGS
+from core_server.settings import SETTINGS_BY_KEY
+from core_server.settings import Setting
+from core_server.settings import parse_duration_ms
+
 ENV_PREFIX = "CORE_SERVER__"
 REDACTED = "***"
 #: Keys whose values are shown as ``***`` even when written in plain text (password hashes).
 SENSITIVE_KEYS = frozenset({"password", "secret_key"})
 _REFERENCE = re.compile(r"\$\{([^}]+)\}")
-_MISSING = object()
+
+
+__all__ = ["ENV_PREFIX", "REDACTED", "SETTINGS", "Config", "ConfigError", "Setting", "Sources",
+           "load", "merge", "parse_duration_ms", "read_file"]
 
 
 class ConfigError(Exception):
     """The configuration cannot be loaded; the message names the file or key."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One core setting: its dotted key, default and a line of help (docs are generated from it)."""
-
-    key: str
-    default: Any
-    help: str
-
-
-#: Every core setting, declared once. ``core-server config`` and docs/configuration.rst show them.
-SETTINGS: tuple[Setting, ...] = (
-    Setting("core_server.dataDir", "./_data", "data directory; relative to the working directory"),
-    Setting("core_server.absoluteDataDir", None, "computed: the absolute data directory"),
-    Setting("core_server.plugins_dirs", ["./plugins"], "folders searched for plugin packages"),
-    Setting("core_server.strict", False, "fail at startup if any plugin fails to load"),
-    Setting("core_server.max_content_length", 16 * 1024 * 1024, "largest request body in bytes"),
-    Setting("core_server.secret_key", None, "key for sessions and tokens; random per start if unset"),
-    Setting("core_server.proxy_fix", {"x_for": 0, "x_proto": 0, "x_host": 0, "x_prefix": 0},
-            "how many proxies' X-Forwarded-* headers to trust (werkzeug ProxyFix)"),
-    Setting("core_server.trusted_proxies", ["127.0.0.1/8", "::1"],
-            "addresses/networks whose X-Forwarded-* headers proxy_fix believes; others' are dropped"),
-    Setting("core_server.server_db", "sqlite:///${core_server.absoluteDataDir}/core_server.sqlite",
-            "the server's own database (id mapping, token revocations)"),
-    Setting("core_server.access_log", True, "write one structured log line per request"),
-    Setting("core_server.statement_timeout", 30000, "default SQL statement timeout in milliseconds"),
-    Setting("core_server.security.anonymous_read", True,
-            "anonymous users may read views and collections (the demo default)"),
-    Setting("core_server.security.anonymous_write", False,
-            "anonymous users may create, update and delete (off: writes need a login)"),
-    Setting("core_server.security.users", [], "users of the default user store"),
-    Setting("core_server.security.rules", {},
-            "allow-rules: {resource: rule} or {resource: {action: rule}}, e.g. "
-            "{'db:mydb/mytable': {'read': ['analyst']}}"),
-    Setting("core_server.security.token_max_age", 30 * 24 * 3600, "API token lifetime in seconds"),
-    Setting("dbview.strict_filters", True, "unknown filter keys are 400 (false: ignored, as in TDP)"),
-    Setting("dbview.max_limit", None, "largest _limit a view request may ask for (None: no cap)"),
-    Setting("store.dburl", "sqlite:///${core_server.absoluteDataDir}/store.sqlite",
-            "database of the document store"),
-    Setting("store.max_limit", 1000, "largest page size of a collection listing"),
-    Setting("store.default_limit", 50, "page size of a collection listing without _limit"),
-    Setting("store.require_if_match", False, "PUT/PATCH/DELETE without If-Match are 428"),
-    # SQL views (core_server/dbview)
-    Setting("dbview.batch_size", 1000, "rows fetched and encoded per chunk of a streamed response"),
-    Setting("dbview.return_query", "admin",
-            "access rule of users who may see a view's SQL with _return_query"),
-    Setting("dbview.demo_rows", 1000, "rows of the generated demo tables (core-server demo-data)"),
-    # security (users, sessions, tokens, CSRF)
-    Setting("core_server.security.session_max_age", 24 * 3600,
-            "lifetime of a login session cookie in seconds"),
-    Setting("core_server.security.cookie_secure", False,
-            "send the session cookie over HTTPS only (set behind TLS)"),
-    Setting("core_server.security.trusted_origins", [],
-            "other origins (https://host:port) whose pages may write with the session cookie"),
-    # scaffold/deploy: a plugin folder must be able to replace an installed plugin of the same name
-    Setting("core_server.entry_points", True,
-            "discover installed plugins through entry points (false: only the plugin folders)"),
-    # document store (docstore branch)
-    Setting("store.max_batch_ops", 10000, "most operations in one POST /api/store/_batch"),
-    # id types and mapping (core_server/idtypes)
-    Setting("idtypes.max_ids", 1_000_000,
-            "most ids one /api/idtype request may map, assign or unmap (400 too_many_ids above)"),
-)
 
 
 def defaults() -> dict[str, Any]:
@@ -106,24 +52,65 @@ def defaults() -> dict[str, Any]:
 
 
 class Config(dict[str, Any]):
-    """The merged configuration: a nested dict with dotted-key reads and redaction.
+    """The merged configuration: a nested dict with typed setting reads and redaction.
+
+    Core settings are parsed by their :class:`Setting` type at load, so ``get_int("x")`` returns
+    an int; a plugin's own section is read with :meth:`view`.
 
     :param data: the merged, interpolated tree.
     :param secrets: dotted paths whose values came from ``$env``/``$file``.
+    :param warnings: problems that do not stop a start (unknown keys, missing plugin folders);
+        ``core-server check`` reports them as errors.
     """
 
-    def __init__(self, data: Mapping[str, Any], secrets: Iterable[str] = ()) -> None:
+    def __init__(self, data: Mapping[str, Any], secrets: Iterable[str] = (),
+                 warnings: Iterable[str] = ()) -> None:
         super().__init__(data)
         self.secrets = frozenset(secrets)
+        self.warnings = list(warnings)
 
     def get_path(self, key: str, default: Any = None) -> Any:
-        """Read a dotted key, e.g. ``config.get_path('store.dburl')``."""
-        node: Any = self
-        for part in key.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return default
-            node = node[part]
-        return node
+        """Read any dotted key, e.g. ``config.get_path('myplugin.dburl')``."""
+        return trees.get_path(self, key, default)
+
+    def setting(self, key: str) -> Any:
+        """The parsed value of the core setting ``key`` (a key of :data:`SETTINGS`)."""
+        if key not in SETTINGS_BY_KEY:
+            raise KeyError(f"{key!r} is not a declared setting (core_server.config.SETTINGS)")
+        return trees.get_path(self, key, SETTINGS_BY_KEY[key].default)
+
+    def get_bool(self, key: str) -> bool:
+        """The core setting ``key`` as a bool."""
+        return bool(self.setting(key))
+
+    def get_int(self, key: str) -> int:
+        """The core setting ``key`` as an int (durations are in their declared unit)."""
+        value = self.setting(key)
+        if not isinstance(value, int):
+            raise TypeError(f"setting {key} is {value!r}, not an integer")
+        return value
+
+    def get_optional_int(self, key: str) -> int | None:
+        """The core setting ``key`` as an int, or None when it is null."""
+        value = self.setting(key)
+        return None if value is None else self.get_int(key)
+
+    def get_str(self, key: str) -> str:
+        """The core setting ``key`` as text."""
+        return str(self.setting(key))
+
+    def get_optional_str(self, key: str) -> str | None:
+        """The core setting ``key`` as text, or None when it is null."""
+        value = self.setting(key)
+        return None if value is None else str(value)
+
+    def get_list(self, key: str) -> list[Any]:
+        """The core setting ``key`` as a list."""
+        return list(self.setting(key) or [])
+
+    def get_dict(self, key: str) -> dict[str, Any]:
+        """The core setting ``key`` as a dict."""
+        return dict(self.setting(key) or {})
 
     def view(self, key: str) -> dict[str, Any]:
         """The section at ``key`` (a dotted key), or an empty dict."""
@@ -135,7 +122,7 @@ class Config(dict[str, Any]):
         tree = copy.deepcopy(dict(self))
         for path in self.secrets:
             parts = path.split(".")
-            if _get_path(tree, parts) is not _MISSING:
+            if trees.get_path(tree, parts) is not trees.MISSING:
                 _set_path(tree, parts, REDACTED)
         return _redact_sensitive(tree)  # type: ignore[no-any-return]
 
@@ -147,6 +134,54 @@ def _redact_sensitive(node: Any) -> Any:
     if isinstance(node, list):
         return [_redact_sensitive(v) for v in node]
     return node
+
+
+@dataclass
+class Sources:
+    """The config layers known before plugins are discovered, and the one merge of all layers.
+
+    ``create_app`` reads the sources, asks :meth:`early` where the plugins are, discovers them,
+    then calls :meth:`load` with the plugins' layers.
+    """
+
+    file: dict[str, Any]
+    env: dict[str, Any]
+    top: dict[str, Any]
+    environ: Mapping[str, str]
+
+    @classmethod
+    def read(cls, config: Mapping[str, Any] | None = None, *,
+             config_file: str | os.PathLike[str] | None = None,
+             data_dir: str | os.PathLike[str] | None = None,
+             environ: Mapping[str, str] | None = None) -> Sources:
+        """Read the workspace file, the environment and the explicit mapping.
+
+        :param config: the highest layer (tests pass their settings here).
+        :param config_file: workspace config (default: ``CORE_SERVER_CONFIG``).
+        :param data_dir: overrides ``core_server.dataDir``.
+        :param environ: the environment to read (default ``os.environ``).
+        """
+        environ = os.environ if environ is None else environ
+        top: dict[str, Any] = copy.deepcopy(dict(config or {}))
+        if data_dir is not None:
+            merge(top, {"core_server": {"dataDir": str(data_dir)}})
+        path = config_file or environ.get("CORE_SERVER_CONFIG")
+        return cls(read_file(path) if path else {}, from_env(environ), top, environ)
+
+    def early(self, key: str) -> Any:
+        """The parsed value of core setting ``key`` from these layers alone (no plugins yet).
+
+        Plugin discovery needs ``core_server.plugins_dirs`` and ``core_server.entry_points``
+        before any plugin config exists.
+        """
+        tree = merge(merge(merge(defaults(), self.file), self.env), self.top)
+        return _parse_setting(SETTINGS_BY_KEY[key], trees.get_path(tree, key))
+
+    def load(self, plugin_layers: Iterable[Mapping[str, Any]] = (),
+             base_dir: str | os.PathLike[str] = ".") -> Config:
+        """Merge defaults < plugin layers < file < env < explicit, then type every setting."""
+        return load([*plugin_layers, self.file, self.env, self.top], environ=self.environ,
+                    base_dir=base_dir)
 
 
 def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -213,13 +248,63 @@ def load(
     for layer in layers:
         merge(tree, layer)
     core = tree["core_server"]
-    data_dir = Path(base_dir, core["dataDir"]).resolve()
+    data_dir = Path(base_dir, _parse_setting(SETTINGS_BY_KEY["core_server.dataDir"],
+                                             core["dataDir"])).resolve()
     core["absoluteDataDir"] = str(data_dir)
     # TDP plugins write ${phovea_server.absoluteDataDir}; both names resolve to the same folder.
     tree.setdefault("phovea_server", {})["absoluteDataDir"] = str(data_dir)
     secrets: list[str] = []
     tree = _resolve_secrets(tree, [], secrets, environ, Path(base_dir))
-    return Config(_interpolate(tree, tree, []), secrets)
+    tree = _interpolate(tree, tree, [])
+    for setting in SETTINGS:
+        value = trees.get_path(tree, setting.key)
+        if value is not trees.MISSING:
+            _set_path(tree, setting.key.split("."), _parse_setting(setting, value))
+    return Config(tree, secrets, unknown_keys(tree))
+
+
+def _parse_setting(setting: Setting, value: Any) -> Any:
+    if setting.key == "core_server.absoluteDataDir":  # computed, never configured
+        return value
+    try:
+        return setting.value_type.parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"setting {setting.key}: {exc}") from None
+
+
+def unknown_keys(tree: Mapping[str, Any]) -> list[str]:
+    """Messages for keys in the core's sections that no setting declares (typos, mostly).
+
+    A top-level key that is close to a core section's name is reported too; other top-level
+    keys belong to plugins.
+    """
+    problems: list[str] = []
+    sections = sorted({s.key.split(".")[0] for s in SETTINGS})
+    for key in tree:
+        if key not in sections:
+            close = difflib.get_close_matches(key, sections, n=1, cutoff=0.8)
+            if close:
+                problems.append(f"unknown config section {key!r}: did you mean {close[0]!r}?")
+            continue
+        _unknown_below(tree[key], [key], problems)
+    return problems
+
+
+def _unknown_below(node: Any, path: list[str], problems: list[str]) -> None:
+    if not isinstance(node, Mapping):
+        return
+    prefix = ".".join(path) + "."
+    children = {k[len(prefix):].split(".")[0] for k in SETTINGS_BY_KEY if k.startswith(prefix)}
+    for key, value in node.items():
+        dotted = prefix + key
+        if dotted in SETTINGS_BY_KEY:
+            continue
+        if key in children:
+            _unknown_below(value, [*path, key], problems)
+            continue
+        close = difflib.get_close_matches(key, sorted(children), n=1, cutoff=0.6)
+        hint = f"did you mean {prefix + close[0]!r}? " if close else ""
+        problems.append(f"unknown setting {dotted!r} ({hint}core-server config lists them all)")
 
 
 def _resolve_secrets(node: Any, path: list[str], secrets: list[str], environ: Mapping[str, str],
@@ -261,8 +346,8 @@ def _interpolate(node: Any, root: Mapping[str, Any], stack: list[str]) -> Any:
         key = match.group(1).strip()
         if key in stack:
             raise ConfigError(f"config reference cycle: {' -> '.join([*stack, key])}")
-        value = _get_path(root, key.split("."))
-        if value is _MISSING:
+        value = trees.get_path(root, key)
+        if value is trees.MISSING:
             raise ConfigError(f"config value {node!r} refers to ${{{key}}}, which is not set")
         return str(_interpolate(value, root, [*stack, key]))
 
@@ -276,18 +361,6 @@ def _is_secret(value: Any) -> bool:
 def _casefold_key(tree: Mapping[str, Any], key: str) -> str:
     folded = key.casefold()
     return next((k for k in tree if k.casefold() == folded), key)
-
-
-def _get_path(tree: Any, parts: list[str]) -> Any:
-    node = tree
-    for part in parts:
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
 
 
 def _set_path(tree: Any, parts: list[str], value: Any) -> None:

@@ -42,7 +42,7 @@ def ensure_demo_data(app: Flask, rows: int | None = None, force: bool = False,
     """
     progress = progress or (lambda message: None)
     dbv = state_of(app).dbviews
-    count = int(rows or state_of(app).config.get_path("dbview.demo_rows", 1000))
+    count = rows or state_of(app).config.get_int("dbview.demo_rows")
     written: list[str] = []
     for name, entry in sorted(dbv.connectors.items()):
         module = _module(entry.plugin) if entry.base == name else None

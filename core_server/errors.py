@@ -17,6 +17,8 @@ from flask import request
 from flask import Request
 from werkzeug.exceptions import HTTPException
 
+from core_server.encoding import json_response
+
 log = logging.getLogger("core_server.errors")
 
 #: werkzeug's HTTP errors mapped to our stable machine codes.
@@ -160,8 +162,6 @@ class ApiRequest(Request):
 
 def error_response(error: ApiError) -> Response:
     """Render ``error`` as a JSON response (also usable outside the handlers)."""
-    from core_server.encoding import json_response
-
     response = json_response(error.to_dict(), status=error.status)
     for name, value in error.headers.items():
         response.headers[name] = value

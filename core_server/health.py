@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core_server.docstore import load_extension
 from core_server.registry import DOC_COLLECTION
 from core_server.registry import Registry
 
@@ -11,8 +12,6 @@ def check_extensions(registry: Registry) -> None:
     for ext in registry.list():
         try:
             if ext.type == DOC_COLLECTION:  # a YAML schema has no factory; validate the schema
-                from core_server.docstore import load_extension
-
                 load_extension(ext)
                 continue
             ext.load().factory

@@ -144,8 +144,8 @@ def exec_nginx(conf: Path, nginx: str | None = None) -> None:
 
 def settings_for(app: Flask, **options: object) -> NginxSettings:
     """Settings for ``app``: its static folders and body limit, then ``options`` (not None)."""
-    core = app.extensions["core_server"].config["core_server"]
+    config = app.extensions["core_server"].config
     base = NginxSettings(static=static_mounts(app),
-                         client_max_body_size=int(core["max_content_length"]))
+                         client_max_body_size=config.get_int("core_server.max_content_length"))
     given = {key: value for key, value in options.items() if value is not None}
     return replace(base, **given)  # type: ignore[arg-type]

@@ -7,11 +7,11 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from core_server.app import create_app
+
 
 def create() -> Flask:
     """The app, configured from ``CORE_SERVER_CONFIG`` and ``CORE_SERVER__*`` env vars."""
-    from core_server.app import create_app
-
     return create_app()
 
 

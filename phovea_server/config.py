@@ -8,25 +8,20 @@ the way the server would without plugins: core defaults, the ``CORE_SERVER_CONFI
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from flask import current_app
 from flask import has_app_context
 
 from core_server import config as config_mod
+from core_server import trees
 
 
 class ConfigView(dict[str, Any]):
     """A config section: ``.get(key, default)`` with dotted keys, and attribute access."""
 
     def get(self, key: str, default: Any = None) -> Any:
-        node: Any = self
-        for part in str(key).split("."):
-            if not isinstance(node, dict) or part not in node:
-                return default
-            node = node[part]
-        return node
+        return trees.get_path(self, str(key), default)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -36,11 +31,7 @@ class ConfigView(dict[str, Any]):
 
 
 def _standalone() -> config_mod.Config:
-    layers: list[dict[str, Any]] = []
-    if os.environ.get("CORE_SERVER_CONFIG"):
-        layers.append(config_mod.read_file(os.environ["CORE_SERVER_CONFIG"]))
-    layers.append(config_mod.from_env(os.environ))
-    return config_mod.load(layers)
+    return config_mod.Sources.read().load()
 
 
 def view(key: str) -> ConfigView:

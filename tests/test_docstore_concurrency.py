@@ -1,4 +1,4 @@
-"""Concurrency against a real HTTP server (werkzeug, threaded, 127.0.0.1:18200-18299)."""
+"""Concurrency against a real HTTP server (werkzeug, threaded, 127.0.0.1, a free port)."""
 
 from __future__ import annotations
 

@@ -91,21 +91,14 @@ _counter = itertools.count()
 
 
 @contextmanager
-def serve(app: Flask, ports: range = range(18200, 18300)) -> Iterator[str]:
+def serve(app: Flask) -> Iterator[str]:
     """Serve ``app`` with werkzeug's threaded server on 127.0.0.1; yield its base URL."""
     import threading
 
     from werkzeug.serving import make_server
 
-    server = None
-    for port in ports:
-        try:
-            server = make_server("127.0.0.1", port, app, threaded=True)
-            break
-        except OSError:
-            continue
-    if server is None:
-        raise RuntimeError(f"no free port in {ports}")
+    # port 0: the kernel picks a free one (parallel test runs never collide)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -47,7 +47,8 @@ def settings_rst() -> list[str]:
         env = ENV_PREFIX + setting.key.replace(".", "__")
         lines += [f".. _setting-{setting.key}:", "", f"``{setting.key}``",
                   f"   Default ``{json.dumps(setting.default)}``; environment ``{env}``.", "",
-                  f"   {escape(setting.help)}", ""]
+                  f"   {escape(setting.help)}", "",
+                  f"   Accepted: {escape(setting.value_type.forms)}.", ""]
     return lines
 
 
