@@ -22,9 +22,11 @@ from core_server import errors
 from core_server import forwarded
 from core_server import idtypes
 from core_server import introspection
+from core_server import metrics
 from core_server import openapi
 from core_server import requestlog
 from core_server import security
+from core_server import tracing
 from core_server.registry import Registry
 from core_server.registry import RegistryError
 from core_server.registry import discover
@@ -34,8 +36,8 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, docstore,
-              idtypes)
+SUBSYSTEMS = (encoding, errors, requestlog, metrics, security, endpoints, openapi, dbview,
+              docstore, idtypes, tracing)
 
 
 def create_app(

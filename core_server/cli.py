@@ -14,6 +14,8 @@ import click
 from flask import Flask
 
 from core_server import compose as compose_mod
+from core_server import metrics
+from core_server import proxyconf
 from core_server import scaffold
 from core_server.app import create_app
 from core_server.config import REDACTED
@@ -73,6 +75,8 @@ def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
           strict: bool | None, host: str, port: int, workers: int, debug: bool) -> None:
     """Run the server (development server, or gunicorn with --workers N)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if workers > 1:
+        metrics.enable_multiprocess()  # before the app creates its metrics
     app = build_app(config_file, plugins_dirs, data_dir, strict)
     ensure_demo_data(app, progress=lambda message: click.echo(f"demo data: {message}", err=True))
     click.echo(f"core_server on http://{host}:{port}/api/_plugins "
@@ -264,8 +268,6 @@ def nginx(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
           run_dir: str | None, client_timeout: int | None, upstream_timeout: int | None,
           access_log: str | None, print_only: bool, check: bool) -> None:
     """Render the nginx configuration for the API hosts and run nginx in the foreground."""
-    from core_server import proxyconf
-
     app = build_app(config_file, plugins_dirs, data_dir, strict)
     hosts = tuple(part for item in upstreams for part in item.split()) or None
     settings = proxyconf.settings_for(
@@ -317,8 +319,6 @@ def compose(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: st
 
 def _check_nginx(app: Flask) -> None:
     """``nginx -t`` on the nginx service's configuration (API hosts stood in by 127.0.0.1)."""
-    from core_server import proxyconf
-
     if proxyconf.nginx_binary() is None:
         click.secho("warning: nginx is not installed; its configuration was not checked",
                     fg="yellow", err=True)

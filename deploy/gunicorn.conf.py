@@ -3,10 +3,13 @@
 
 Environment: ``GUNICORN_BIND`` (default ``0.0.0.0:8080``), ``WEB_CONCURRENCY`` (worker processes,
 default 2), ``GUNICORN_THREADS`` (threads per worker, default 4), ``GUNICORN_TIMEOUT`` (seconds,
-default 120), ``FORWARDED_ALLOW_IPS`` (proxies whose X-Forwarded-* headers gunicorn trusts).
+default 120), ``FORWARDED_ALLOW_IPS`` (proxies whose X-Forwarded-* headers gunicorn trusts),
+``PROMETHEUS_MULTIPROC_DIR`` (metrics of all workers; default: a new temporary folder).
 """
 
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8080")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -22,3 +25,25 @@ preload_app = True
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Prometheus multiprocess mode: every worker writes its metrics to files in one folder and a
+# scrape of any worker adds them up (core_server/metrics.py). Set before the app is loaded;
+# the folder is new per master, so no stale values of an earlier run are counted.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="core_server-metrics-")
+    _OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+else:
+    _OWN_METRICS_DIR = ""
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges (pool in use) stop counting."""
+    from core_server.metrics import child_exit as forget
+
+    forget(server, worker)
+
+
+def on_exit(server):
+    """The metrics folder made above goes with the master."""
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)

@@ -291,6 +291,28 @@ def test_if_match_increments_spread_over_hosts_end_at_200(stack: Stack, token: s
     assert conflicts > 0  # the four clients did race (through three hosts)
 
 
+def test_metrics_of_all_workers_on_each_host_and_not_through_the_proxy(stack: Stack) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    host = stack.host_url("api1")
+    with httpx.Client(base_url=host, timeout=10) as client:
+        before = _requests_counted(client, text_string_to_metric_families)
+        for _ in range(20):
+            assert client.get("/api/db/mydb/mytable", params={"_limit": 1}).status_code == 200
+        after = _requests_counted(client, text_string_to_metric_families)
+    # gunicorn's 2 workers each count their own requests; any worker's scrape adds all up
+    assert after - before == 20
+    hidden = httpx.get(f"{stack.url}/api/_metrics")
+    assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "not_found"
+
+
+def _requests_counted(client: httpx.Client, parse: Callable[[str], Any]) -> float:
+    text = client.get("/api/_metrics").text
+    return sum(sample.value for family in parse(text) for sample in family.samples
+               if sample.name == "core_server_requests_total"
+               and sample.labels["route"] == "/api/db/<connector>/<view>")
+
+
 def _slow_client(address: tuple[str, int], stop: threading.Event) -> None:
     """A client that sends a request one byte a second and never finishes it."""
     with socket.create_connection(address, timeout=5) as sock:
