@@ -146,16 +146,19 @@ class ApiRequest(Request):
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         if e is None:  # wrong Content-Type: Flask passes None
-            raise ApiError(415, "unsupported_media_type", "the request body must be JSON",
+            raise ApiError(415, "unsupported_media_type",
+                           f"expected a JSON body, got Content-Type {self.mimetype or 'none'!r}",
                            hint="send Content-Type: application/json")
         raise BadRequest("malformed_json", f"the request body is not valid JSON: {e}")
 
-    def json_body(self) -> Any:
-        """The parsed JSON body; None when the body is empty.
+    def json_body(self, required: bool = False) -> Any:
+        """The parsed JSON body (the app's orjson provider); None when the body is empty.
 
-        :raises ApiError: 415 for a body that is not ``application/json``, 400 for invalid JSON.
+        :param required: an empty body is an error too (the document store's writes).
+        :raises ApiError: 415 for a body that is not ``application/json`` (or ``+json``), 400
+            ``malformed_json`` for invalid JSON.
         """
-        if not self.get_data(cache=True):
+        if not required and not self.get_data(cache=True):
             return None
         return self.get_json()
 

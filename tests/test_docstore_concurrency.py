@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core_server.docstore.testing import serve
-from core_server.docstore.testing import store_app
+from core_server.testing import serve
+from core_server.testing import store_app
 
 
 class Client:

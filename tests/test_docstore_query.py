@@ -16,8 +16,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from core_server.docstore import Store
-from core_server.docstore.testing import store_app
 from core_server.errors import ApiError
+from core_server.testing import store_app
 
 SCHEMA = '''
 def create():

@@ -17,8 +17,9 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from core_server.docstore.testing import store_app
 from core_server.security import User
+from core_server.testing import DEMO_SCHEMAS
+from core_server.testing import store_app
 
 S = "/api/store"
 
@@ -229,8 +230,6 @@ def test_example_10_11_deletes(client: FlaskClient) -> None:
 
 
 def test_example_12_meta(client: FlaskClient, app: Flask) -> None:
-    from core_server.docstore.testing import DEMO_SCHEMAS
-
     namespace: dict[str, Any] = {}
     exec(DEMO_SCHEMAS, namespace)  # the registered dicts themselves
     meta = client.get(f"{S}/_meta").json

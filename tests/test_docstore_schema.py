@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from core_server.docstore.schema import SchemaError
-from core_server.docstore.schema import load_schema
-from core_server.docstore.schema import load_yaml
-from core_server.docstore.testing import store_app
+from core_server.docstore import SchemaError
+from core_server.docstore import load_schema
+from core_server.docstore import load_yaml
+from core_server.testing import store_app
 
 SPEC_YAML = """
 name: plugins

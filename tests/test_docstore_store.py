@@ -11,8 +11,8 @@ from flask import Flask
 
 from core_server.docstore import Store
 from core_server.docstore import current_store
-from core_server.docstore.testing import store_app
 from core_server.errors import ApiError
+from core_server.testing import store_app
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The document store (shared/specs/docstore.md): typed JSON collections over SQL.
 
 ``init_app`` loads every ``doc-collection`` extension into a :class:`Store` on
-``app.extensions['core_server'].store``; tables are created on first use.
+``app.extensions['core_server'].store``; tables are created on first use. This module is the
+package's one public face: code outside ``core_server/docstore`` imports only the names in
+``__all__``, the modules inside never import it.
 """
 
 from __future__ import annotations
@@ -14,17 +16,23 @@ from typing import Any
 
 from flask import Flask
 
-from core_server.docstore.schema import Collection
-from core_server.docstore.schema import SchemaError
+from core_server.docstore import meta
+from core_server.docstore import openapi_doc
+from core_server.docstore import routes
+from core_server.docstore.model import Collection
+from core_server.docstore.model import Field
+from core_server.docstore.model import SchemaError
 from core_server.docstore.schema import load_schema
 from core_server.docstore.schema import load_yaml
 from core_server.docstore.store import Store
+from core_server.docstore.transaction import Transaction
 from core_server.registry import DOC_COLLECTION
 from core_server.registry import Extension
 from core_server.state import current_state
 from core_server.state import state_of
 
-__all__ = ["Collection", "SchemaError", "Store", "current_store", "init_app", "load_schema"]
+__all__ = ["Collection", "Field", "SchemaError", "Store", "Transaction", "current_store",
+           "init_app", "load_extension", "load_schema", "load_yaml"]
 
 log = logging.getLogger("core_server.docstore")
 
@@ -58,10 +66,6 @@ def load_extension(ext: Extension) -> Collection:
 
 def init_app(app: Flask) -> None:
     """Load the collections, create the :class:`Store`, register routes, OpenAPI and health."""
-    from core_server.docstore import meta
-    from core_server.docstore import openapi_doc
-    from core_server.docstore import routes
-
     state = state_of(app)
     collections: dict[str, Collection] = {}
     for ext in state.registry.list(DOC_COLLECTION):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from core_server.docstore.rights import guard
 from core_server.errors import ApiError
 from core_server.errors import BadRequest
 
@@ -52,12 +52,12 @@ def _apply(tx: Any, op: dict[str, Any]) -> dict[str, Any]:
     return {"status": 200, "_id": doc["_id"], "_version": doc["_version"]}
 
 
-def run(store: Any, body: dict[str, Any], guard: Callable[..., Any]) -> list[dict[str, Any]]:
+def run(store: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
     """Check every op's rights, then apply all of them in one transaction."""
     ops = _parse(body, store.max_batch)
     user = None
     for name, action in sorted({(op["collection"], _ACTIONS[op["op"]]) for op in ops}):
-        user = guard(name, action)
+        user = guard(store.collection(name), action)
 
     def work(tx: Any) -> list[dict[str, Any]]:
         results = []

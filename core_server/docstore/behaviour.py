@@ -1,40 +1,23 @@
-"""What a collection does besides storing: hooks, actions and named selections."""
+"""Reading what a collection does besides storing: hooks, actions and named selections.
+
+The results are :class:`~core_server.docstore.model.Action` and
+:class:`~core_server.docstore.model.Selection` values; ``schema.load_schema`` calls these.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from core_server.docstore.schema import HOOKS
-from core_server.docstore.schema import NAME_RE
-from core_server.docstore.schema import Collection
-from core_server.docstore.schema import Field
-from core_server.docstore.schema import SchemaError
-from core_server.docstore.schema import _Context as Context
-from core_server.docstore.schema import _field as field_of
-
-
-@dataclass(frozen=True)
-class Action:
-    """A plugin action: validated params and ``handler(tx, doc, params) -> result``."""
-
-    name: str
-    params: dict[str, Field]
-    handler: Callable[..., Any]
-    right: Any = None
-
-
-@dataclass(frozen=True)
-class Selection:
-    """A named projection + filter; rows are lists with ``_id`` first."""
-
-    name: str
-    fields: tuple[str, ...]
-    filter: dict[str, Any]
-    sort: tuple[str, ...] = ()
-
+from core_server.docstore.fields import Context
+from core_server.docstore.fields import field_of
+from core_server.docstore.model import HOOKS
+from core_server.docstore.model import NAME_RE
+from core_server.docstore.model import Action
+from core_server.docstore.model import Collection
+from core_server.docstore.model import SchemaError
+from core_server.docstore.model import Selection
 
 
 def hooks(ctx: Context, hooks: Any) -> dict[str, tuple[Callable[..., Any], ...]]:

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from core_server.docstore.schema import INDEXED_STRING_MAX
+from core_server.docstore.model import INDEXED_STRING_MAX
 from core_server.errors import BadRequest
 
 DOC = "doc"

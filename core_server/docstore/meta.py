@@ -9,13 +9,15 @@ import sqlalchemy as sa
 
 from core_server import security
 from core_server.docstore import refs
-from core_server.docstore.behaviour import Action
+from core_server.docstore.model import AUTO_TYPES
+from core_server.docstore.model import Action
+from core_server.docstore.model import Collection
+from core_server.docstore.model import Field
 from core_server.docstore.query import MAX_CLAUSES
 from core_server.docstore.query import MAX_DEPTH
 from core_server.docstore.query import OPERATORS
-from core_server.docstore.schema import AUTO_TYPES
-from core_server.docstore.schema import Collection
-from core_server.docstore.schema import Field
+from core_server.docstore.rights import guard
+from core_server.docstore.rights import may
 from core_server.docstore.validate import _object
 from core_server.errors import ApiError
 from core_server.errors import BadRequest
@@ -111,20 +113,17 @@ def store_meta(store: Any) -> dict[str, Any]:
     }
 
 
-def evaluate_rights(store: Any, name: str, body: dict[str, Any],
-                    guard: Callable[..., Any]) -> dict[str, Any]:
+def evaluate_rights(store: Any, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Which actions and fields the current user may use (``POST /{c}/_meta``)."""
     collection = store.collection(name)
     user = security.current_user()
     actions = {}
     for action in ("read", "create", "update", "delete"):
         try:
-            guard(name, action)
+            guard(collection, action)
             actions[action] = True
         except ApiError:
             actions[action] = False
-    from core_server.docstore.rights import may
-
     fields = {f.path: {"read": may(collection, f, "read", user),
                        "write": may(collection, f, "write", user)}
               for f in collection.walk()}
@@ -138,12 +137,10 @@ def evaluate_rights(store: Any, name: str, body: dict[str, Any],
 
 def reverse(tx: Any, name: str, doc_id: str, sources: list[str], user: Any) -> dict[str, Any]:
     """Ids of documents in ``sources`` that reference ``doc_id`` (an indexed query)."""
-    from core_server.docstore.routes import guard
-
     out: dict[str, Any] = {}
     limit = tx.store.max_limit
     for source in sources:
-        guard(source, "read")
+        guard(tx.store.collection(source), "read")
         pairs = [(c, f) for c, f in refs.referrers_of(tx.store, name) if c.name == source]
         if not pairs:
             raise BadRequest("invalid_value", f"collection {source!r} does not reference {name}")
@@ -171,14 +168,6 @@ def run_action(tx: Any, name: str, action: Action, doc_id: str, params: Any) -> 
         raise NotFound(f"no document {doc_id!r} in collection {name}")
     result = action.handler(tx, doc, fresh)
     return {"result": result, "doc": tx.get(name, doc_id)}
-
-
-def value_at(doc: dict[str, Any], path: str) -> Any:
-    """The value at a dotted path, ``None`` when absent."""
-    node: Any = doc
-    for part in path.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
 
 
 def health(store: Any) -> Callable[[], None]:

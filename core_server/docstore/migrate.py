@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from core_server.docstore.schema import Collection
+from core_server.docstore.model import Collection
 from core_server.docstore.tables import Layout
 
 log = logging.getLogger("core_server.docstore")

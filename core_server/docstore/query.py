@@ -20,12 +20,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core_server.docstore.dialects import BIND_TYPES
 from core_server.docstore.dialects import check_regex
-from core_server.docstore.schema import AUTO_FIELDS
-from core_server.docstore.schema import SCALAR_TYPES
-from core_server.docstore.schema import Field
+from core_server.docstore.model import AUTO_FIELDS
+from core_server.docstore.model import SCALAR_TYPES
+from core_server.docstore.model import Field
 from core_server.docstore.tables import Layout
 from core_server.docstore.validate import parse_datetime
 from core_server.errors import BadRequest
+from core_server.errors import Forbidden
 
 MAX_CLAUSES = 50
 MAX_DEPTH = 5
@@ -157,8 +158,6 @@ class Compiler:
             raise BadRequest("unknown_field", f"collection {self.collection.name} has no field "
                              f"{shown!r}", hint=f"fields: {names}")
         if not self.readable(field.path):
-            from core_server.errors import Forbidden
-
             raise Forbidden(f"you may not filter or sort on {self.collection.name}.{path}")
         return field
 

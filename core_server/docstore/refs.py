@@ -13,15 +13,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core_server.docstore.rights import MISSING
-from core_server.docstore.rights import get_path
-from core_server.docstore.rights import set_path
-from core_server.docstore.schema import Collection
-from core_server.docstore.schema import Field
-from core_server.docstore.schema import Index
+from core_server.docstore.model import Collection
+from core_server.docstore.model import Field
+from core_server.docstore.model import Index
 from core_server.docstore.tables import Layout
 from core_server.errors import Conflict
 from core_server.errors import Unprocessable
+from core_server.trees import MISSING
+from core_server.trees import get_path
+from core_server.trees import set_path
 
 CHUNK = 500
 

@@ -1,45 +1,53 @@
-"""Field-level rights: hide unreadable fields, refuse writes to protected ones."""
+"""Store rights: check a collection action, hide unreadable fields, refuse protected writes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from core_server import security
-from core_server.docstore.schema import Collection
-from core_server.docstore.schema import Field
+from core_server.docstore.model import Collection
+from core_server.docstore.model import Field
 from core_server.errors import Forbidden
-from core_server.security import User
+from core_server.trees import MISSING
+from core_server.trees import get_path
+from core_server.trees import set_path
 
 
-def may(collection: Collection, field: Field, action: str, user: User) -> bool:
+def guard(collection: Collection, action: str, rule: Any = None) -> security.User:
+    """``security.check`` on ``store:<name>`` with the schema's rights for ``action``.
+
+    :param rule: a rule of its own (actions) instead of the schema's.
+    :return: the user.
+    """
+    return security.check(f"store:{collection.name}", action,
+                          rule=rule if rule is not None else collection.rights.get(action))
+
+
+def may(collection: Collection, field: Field, action: str, user: security.User) -> bool:
     """Whether ``user`` may ``read``/``write`` ``field`` (resource ``store:<c>.<field>``).
 
-    A config rule for the resource wins over the field's own ``rights`` where the security
-    module offers ``can()``; a field without rights is as open as its collection.
+    A config rule for the resource wins over the field's own ``rights``; a field without rights
+    is as open as its collection.
     """
-    rule = field.rights.get(action)
-    can = getattr(security, "can", None)
-    if can is not None:
-        return bool(can(f"store:{collection.name}.{field.path}", action, rule, user,
-                        fallback=True))
-    return user.has_role("admin") or rule is None or security.allowed(user, rule)
+    return security.can(f"store:{collection.name}.{field.path}", action,
+                        field.rights.get(action), user, fallback=True)
 
 
-def hidden_paths(collection: Collection, user: User | None) -> set[str]:
+def hidden_paths(collection: Collection, user: security.User | None) -> set[str]:
     """Paths ``user`` may not read (``None`` user: trusted code, nothing hidden)."""
     if user is None:
         return set()
     return {f.path for f in collection.walk() if not may(collection, f, "read", user)}
 
 
-def protected_paths(collection: Collection, user: User | None) -> set[str]:
+def protected_paths(collection: Collection, user: security.User | None) -> set[str]:
     """Paths ``user`` may not write."""
     if user is None:
         return set()
     return {f.path for f in collection.walk() if not may(collection, f, "write", user)}
 
 
-def readable(collection: Collection, user: User | None) -> Any:
+def readable(collection: Collection, user: security.User | None) -> Any:
     """``fn(path) -> bool`` for the query compiler."""
     hidden = hidden_paths(collection, user)
     return lambda path: not any(path == h or path.startswith(h + ".") for h in hidden)
@@ -59,20 +67,7 @@ def strip(doc: dict[str, Any], paths: set[str]) -> dict[str, Any]:
     return out
 
 
-def get_path(doc: dict[str, Any], path: str) -> Any:
-    """The value at a dotted path, or :data:`MISSING`."""
-    node: Any = doc
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return MISSING
-        node = node[part]
-    return node
-
-
-MISSING = object()
-
-
-def check_writes(collection: Collection, user: User | None, new: dict[str, Any],
+def check_writes(collection: Collection, user: security.User | None, new: dict[str, Any],
                  old: dict[str, Any] | None) -> dict[str, Any]:
     """403 if ``new`` changes a protected field; on a replace, carry protected values over."""
     protected = protected_paths(collection, user)
@@ -88,14 +83,3 @@ def check_writes(collection: Collection, user: User | None, new: dict[str, Any],
         if after is MISSING and before is not MISSING:
             set_path(out, path, before)
     return out
-
-
-def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
-    """Set the value at a dotted path, copying the nested dicts on the way (no aliasing)."""
-    head, _, rest = path.partition(".")
-    if not rest:
-        doc[head] = value
-        return
-    child = dict(doc.get(head) or {})
-    set_path(child, rest, value)
-    doc[head] = child

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint
 from flask import Response
@@ -12,6 +13,7 @@ from core_server import requestlog
 from core_server import security
 from core_server.docstore import batch
 from core_server.docstore import meta
+from core_server.docstore import rights
 from core_server.docstore.params import ListArgs
 from core_server.docstore.params import body_args
 from core_server.docstore.params import etag
@@ -27,6 +29,7 @@ from core_server.encoding import json_response
 from core_server.errors import BadRequest
 from core_server.errors import NotFound
 from core_server.state import current_state
+from core_server.trees import get_path
 
 blueprint = Blueprint("docstore", __name__, url_prefix="/api/store")
 
@@ -36,10 +39,8 @@ def _store() -> Store:
 
 
 def guard(collection: str, action: str, rule: Any = None) -> security.User:
-    """``security.check`` with the schema's rights for ``action`` (404 for unknown names)."""
-    schema = _store().collection(collection)
-    return security.check(f"store:{collection}", action,
-                          rule=rule if rule is not None else schema.rights.get(action))
+    """:func:`rights.guard` of ``collection`` (404 for unknown names)."""
+    return rights.guard(_store().collection(collection), action, rule)
 
 
 def _doc_response(doc: dict[str, Any], status: int = 200, collection: str = "") -> Response:
@@ -72,8 +73,6 @@ def _with_link(page: dict[str, Any]) -> Response:
         args["_cursor"] = [page["next_cursor"]]
         args.pop("_offset", None)
         args.pop("_skip", None)
-        from urllib.parse import urlencode
-
         link = f"{request.script_root}{request.path}?{urlencode(args, doseq=True)}"
         response.headers["Link"] = f'<{link}>; rel="next"'
     return response
@@ -91,7 +90,7 @@ def run_batch() -> Response:
     """All-or-nothing list of insert/update/patch/delete operations."""
     body = json_body(request)
     with requestlog.timed("db"):
-        results = batch.run(_store(), body, guard)
+        results = batch.run(_store(), body)
     return json_response({"results": results})
 
 
@@ -226,7 +225,7 @@ def collection_meta(c: str) -> Response:
 def collection_rights(c: str) -> Response:
     """Evaluate the collection and field rights for the current user (and an optional item)."""
     body = json_body(request)
-    return json_response(meta.evaluate_rights(_store(), c, body, guard))
+    return json_response(meta.evaluate_rights(_store(), c, body))
 
 
 @blueprint.post("/<c>/_actions/<name>/<doc_id>")
@@ -256,5 +255,5 @@ def selection(c: str, name: str) -> Response:
     args.fields = list(chosen.fields)
     page = _page(c, args, from_text)
     columns = ["_id", *chosen.fields]
-    rows = [[meta.value_at(item, col) for col in columns] for item in page.pop("items")]
+    rows = [[get_path(item, col, None) for col in columns] for item in page.pop("items")]
     return json_response({"columns": columns, "rows": rows, **page})

@@ -21,20 +21,23 @@ from typing import TypeVar
 
 import orjson
 import sqlalchemy as sa
+from flask import has_request_context
 from sqlalchemy.engine import Engine
 
+from core_server import security
 from core_server import signals
 from core_server.docstore.dialects import Dialect
 from core_server.docstore.dialects import dialect_for
 from core_server.docstore.dialects import dialect_named
+from core_server.docstore.migrate import sync_tables
+from core_server.docstore.model import HOOKS
+from core_server.docstore.model import Collection
 from core_server.docstore.query import Compiler
-from core_server.docstore.schema import HOOKS
-from core_server.docstore.schema import Collection
 from core_server.docstore.tables import Layout
+from core_server.docstore.transaction import Transaction
 from core_server.errors import ApiError
 from core_server.errors import NotFound
 from core_server.errors import ServiceUnavailable
-from core_server.security import User
 
 log = logging.getLogger("core_server.docstore")
 T = TypeVar("T")
@@ -151,7 +154,7 @@ class Store:
         return Compiler(self.layout(name), readable)
 
     def add_hook(self, collection: str, event: str, fn: Callable[..., Any]) -> None:
-        """Register ``fn`` for ``event`` (one of :data:`~core_server.docstore.schema.HOOKS`)."""
+        """Register ``fn`` for ``event`` (one of :data:`~core_server.docstore.model.HOOKS`)."""
         if event not in HOOKS:
             raise ValueError(f"unknown hook {event!r}; hooks: {', '.join(HOOKS)}")
         self.collection(collection)
@@ -164,8 +167,6 @@ class Store:
         with self._lock:
             if self._ready:
                 return
-            from core_server.docstore.migrate import sync_tables
-
             sync_tables(self)
             self._ready = True
 
@@ -182,8 +183,8 @@ class Store:
     # -- transactions --------------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self, write: bool = True, user: User | None = None,
-                    enforce: bool = False) -> Iterator[Any]:
+    def transaction(self, write: bool = True, user: security.User | None = None,
+                    enforce: bool = False) -> Iterator[Transaction]:
         """A unit of work: commit on normal exit, roll back on an exception.
 
         :param write: SQLite takes the write lock up front (``BEGIN IMMEDIATE``).
@@ -191,8 +192,6 @@ class Store:
             else ``"system"``).
         :param enforce: apply the user's field rights (the REST API does; plugin code is trusted).
         """
-        from core_server.docstore.transaction import Transaction
-
         with _db_errors():
             self.ensure()
         with _db_errors(), self.engine.connect() as conn:
@@ -201,8 +200,8 @@ class Store:
             with conn.begin():
                 yield Transaction(self, conn, user or _request_user(), enforce)
 
-    def run(self, fn: Callable[[Any], T], *, write: bool = True, user: User | None = None,
-            enforce: bool = False, attempts: int = 4) -> T:
+    def run(self, fn: Callable[[Any], T], *, write: bool = True,
+            user: security.User | None = None, enforce: bool = False, attempts: int = 4) -> T:
         """Run ``fn(tx)`` in a transaction, retrying deadlocks and serialization failures."""
         for attempt in range(attempts):
             try:
@@ -250,11 +249,5 @@ def _db_errors() -> Iterator[None]:
         raise
 
 
-def _request_user() -> User | None:
-    from flask import has_request_context
-
-    if has_request_context():
-        from core_server.security import current_user
-
-        return current_user()
-    return None
+def _request_user() -> security.User | None:
+    return security.current_user() if has_request_context() else None

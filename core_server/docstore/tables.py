@@ -10,9 +10,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from core_server.docstore.dialects import BIND_TYPES
 from core_server.docstore.dialects import Dialect
 from core_server.docstore.dialects import identifier
-from core_server.docstore.schema import AUTO_FIELDS
-from core_server.docstore.schema import Collection
-from core_server.docstore.schema import Field
+from core_server.docstore.model import AUTO_FIELDS
+from core_server.docstore.model import Collection
+from core_server.docstore.model import Field
 
 ID_LENGTH = 36
 _SIDE_TYPES: dict[str, Any] = {"int": sa.BigInteger, "float": sa.Float, "bool": sa.Boolean}

@@ -8,13 +8,14 @@ from typing import Any
 import jsonpatch
 import sqlalchemy as sa
 
+from core_server import security
 from core_server.docstore import refs
 from core_server.docstore import rights
+from core_server.docstore.model import AUTO_FIELDS
+from core_server.docstore.model import Collection
 from core_server.docstore.query import decode_cursor
 from core_server.docstore.query import encode_cursor
 from core_server.docstore.query import query_signature
-from core_server.docstore.schema import AUTO_FIELDS
-from core_server.docstore.schema import Collection
 from core_server.docstore.tables import Layout
 from core_server.docstore.validate import format_datetime
 from core_server.docstore.validate import validate
@@ -24,7 +25,6 @@ from core_server.errors import Conflict
 from core_server.errors import Forbidden
 from core_server.errors import NotFound
 from core_server.errors import Unprocessable
-from core_server.security import User
 
 SYSTEM_USER = "system"
 
@@ -53,7 +53,8 @@ class Transaction:
     :param enforce: apply the user's field rights (REST); trusted plugin code passes False.
     """
 
-    def __init__(self, store: Any, conn: sa.Connection, user: User | None, enforce: bool) -> None:
+    def __init__(self, store: Any, conn: sa.Connection, user: security.User | None,
+                 enforce: bool) -> None:
         self.store = store
         self.conn = conn
         self.user = user
@@ -67,7 +68,7 @@ class Transaction:
         """The layout of collection ``name``."""
         return self.store.layout(name)  # type: ignore[no-any-return]
 
-    def _rights_user(self) -> User | None:
+    def _rights_user(self) -> security.User | None:
         return self.user if self.enforce else None
 
     def columns(self, layout: Layout) -> list[Any]:

@@ -1,4 +1,4 @@
-"""Document validation against a :class:`~core_server.docstore.schema.Collection`.
+"""Document validation against a :class:`~core_server.docstore.model.Collection`.
 
 Every problem is collected (never only the first) as ``{"path": "$.a.b", "code": ..., ...}``;
 values are normalised on the way (datetimes to UTC ISO-8601, ints given to float fields to float).
@@ -10,10 +10,10 @@ import datetime as dt
 import math
 from typing import Any
 
-from core_server.docstore.schema import AUTO_FIELDS
-from core_server.docstore.schema import INDEXED_STRING_MAX
-from core_server.docstore.schema import Collection
-from core_server.docstore.schema import Field
+from core_server.docstore.model import AUTO_FIELDS
+from core_server.docstore.model import INDEXED_STRING_MAX
+from core_server.docstore.model import Collection
+from core_server.docstore.model import Field
 
 Problem = dict[str, Any]
 _JSON_TYPES = {str: "string", bool: "bool", int: "int", float: "float", list: "list",
