@@ -13,10 +13,19 @@ import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8080")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# gthread: requests are short and mostly wait on the database, so threads overlap them at a
+# small memory cost. A gthread thread reads a request until it is complete, so a client that
+# sends slowly holds a thread: in production nginx stands in front (core-server nginx buffers
+# whole requests and whole responses), and gunicorn is never exposed directly
+# (docs/deployment.rst, "Slow clients", has the measurements).
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# as nginx's proxy_read_timeout (core-server nginx --upstream-timeout reads GUNICORN_TIMEOUT)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+# SIGTERM: stop accepting, let running requests finish for up to this long
 graceful_timeout = 30
+# the worker heartbeat file on tmpfs: a slow or full disk never stalls the workers
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # Build the app once in the master: a broken config fails the start instead of every worker,
 # and a secret key generated at startup (none configured) is the same in all workers. Engines
 # are created lazily, so no connection is shared across the fork.
