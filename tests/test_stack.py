@@ -331,7 +331,7 @@ def _slow_client(address: tuple[str, int], partial: bytes, stop: threading.Event
             time.sleep(0.1)
 
 
-@pytest.mark.parametrize("slow", [64])
+@pytest.mark.parametrize("slow", [16, 64])
 def test_slow_clients_do_not_stop_service(stack: Stack, slow: int) -> None:
     port = int(stack.url.rsplit(":", 1)[1])
     stop = threading.Event()
