@@ -25,7 +25,7 @@ from core_server.config import ConfigError
 from core_server.demo import ensure_demo_data
 from core_server.health import check_extensions
 from core_server.registry import RegistryError
-from core_server.userstore import hash_password as make_hash
+from core_server.security import hash_password as make_hash
 from core_server.wsgi import run_gunicorn
 
 F = Callable[..., Any]

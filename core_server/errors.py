@@ -171,9 +171,12 @@ def error_response(error: ApiError) -> Response:
     return response
 
 
-def _is_api_request() -> bool:
-    # Mounted namespace apps and proxies (X-Forwarded-Prefix) put part of the path into
-    # script_root; the full path decides.
+def is_api_request() -> bool:
+    """Whether the current request is under ``/api`` (JSON errors, CSRF checks).
+
+    Mounted namespace apps and proxies (``X-Forwarded-Prefix``) put part of the path into
+    ``script_root``, so the full path decides.
+    """
     full = request.script_root + request.path
     return "/api/" in full.rstrip("/") + "/"
 
@@ -206,7 +209,7 @@ def _handle_api_error(exc: ApiError) -> Response:
 
 
 def _handle_http_exception(exc: HTTPException) -> Response | HTTPException:
-    if not _is_api_request():
+    if not is_api_request():
         return exc
     error = _from_http_exception(exc)
     g.error_code = error.code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import Any
 
 from flask import Blueprint
@@ -12,16 +11,9 @@ from flask import request
 from core_server import security
 from core_server.encoding import json_response
 from core_server.state import current_state
+from core_server.version import version
 
 blueprint = Blueprint("introspection", __name__, url_prefix="/api")
-
-
-def version() -> str:
-    """The installed core_server version."""
-    try:
-        return importlib.metadata.version("core_server")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0+unknown"
 
 
 @blueprint.get("/_health")

@@ -11,6 +11,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from core_server import errors
 from core_server.registry import NAMESPACE
 from core_server.registry import RegistryError
+from core_server.security import authenticate
 from core_server.state import state_of
 
 
@@ -46,8 +47,6 @@ _SESSION_SETTINGS = ("SECRET_KEY", "SESSION_COOKIE_NAME", "SESSION_COOKIE_SAMESI
 def _share_authentication(app: Flask, target: Flask) -> None:
     # Requests to a mounted app never pass our hooks; give it our state, session cookie and
     # authentication so that security.current_user() and check() work inside it too.
-    from core_server.auth import authenticate
-
     target.extensions.setdefault("core_server", app.extensions["core_server"])
     target.config.update({key: app.config.get(key) for key in _SESSION_SETTINGS})
     target.before_request(authenticate)

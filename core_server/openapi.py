@@ -14,8 +14,8 @@ from flask import Response
 from flask import request
 
 from core_server.encoding import json_response
-from core_server.introspection import version
 from core_server.state import current_state
+from core_server.version import version
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import Flask
@@ -12,6 +13,9 @@ from flask import current_app
 
 from core_server.config import Config
 from core_server.registry import Registry
+
+if TYPE_CHECKING:  # only for the annotation: security imports this module
+    from core_server.security._state import SecurityState
 
 #: A function that returns OpenAPI ``paths`` (and optionally ``components``) for one subsystem.
 OpenApiContributor = Callable[[], dict[str, Any]]
@@ -32,7 +36,7 @@ class ServerState:
     health_checks: dict[str, Callable[[], None]] = field(default_factory=dict)
     store: Any = None
     dbviews: Any = None
-    security: Any = None
+    security: SecurityState | None = None
     endpoints: Any = None
     idtypes: Any = None
 

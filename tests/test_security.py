@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from werkzeug.security import check_password_hash
 
-from core_server import userstore
+from core_server.security import _users as userstore
 from core_server.app import create_app
 from core_server.config import ConfigError
 from core_server.testing import login

@@ -10,7 +10,7 @@ from core_server.testing import bearer
 from core_server.testing import create_token
 from core_server.testing import login
 from core_server.testing import users_config
-from core_server.tokens import TABLE_NAME
+from core_server.security._tokens import TABLE_NAME
 
 SECRET = "test-secret-key-for-tokens"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core_server.scaffold.errors import ScaffoldError
 from core_server.scaffold.render import render_tree
+from core_server.version import version
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 #: Names taken by core_server itself, its compatibility shims and the ``/api/<name>`` prefixes of
@@ -60,8 +61,6 @@ def validate_name(name: str) -> list[str]:
 
 def template_values(name: str, description: str, author: str) -> dict[str, str]:
     """The placeholder values of the plugin templates (escaped per target format)."""
-    from core_server.introspection import version
-
     core_version = version().split("+")[0]
     authors = f"authors = [{{ name = {json.dumps(author)} }}]\n" if author else ""
     return {

@@ -1,6 +1,6 @@
-"""User stores: the users from config and ``security-provider`` extensions.
+"""Users: the :class:`User` of a request, and the user stores that know them.
 
-A provider is any object with
+A user store (from config, or a ``security-provider`` extension's ``create()``) is any object with
 
 - ``login(name, password) -> user | None``: check a password (take the same time for unknown
   users and wrong passwords),
@@ -8,8 +8,8 @@ A provider is any object with
 - optionally ``load_from_request(request) -> user | None``: trust something the request carries,
   e.g. a header set by an authenticating reverse proxy.
 
-A returned user is a :class:`core_server.security.User`, or anything with ``name`` and ``roles``
-(attributes or mapping keys).
+A returned user is a :class:`User`, or anything with ``name`` and ``roles`` (attributes or mapping
+keys).
 """
 
 from __future__ import annotations
@@ -19,23 +19,61 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable
 from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 from typing import Protocol
 
+from flask import g
+from flask import has_request_context
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
 from core_server.config import ConfigError
 from core_server.registry import SECURITY_PROVIDER
 from core_server.registry import Registry
-from core_server.security import ANONYMOUS_NAME
-from core_server.security import User
-from core_server.security import user_from
 
 log = logging.getLogger("core_server.security")
 
 #: Prefixes of werkzeug password hashes (``method$salt$hash``).
 HASH_METHODS = ("scrypt", "pbkdf2")
+
+
+@dataclass(frozen=True)
+class User:
+    """An authenticated (or the anonymous) user."""
+
+    name: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_anonymous(self) -> bool:
+        """True for the anonymous user."""
+        return self.name == ANONYMOUS_NAME
+
+    def has_role(self, role: str) -> bool:
+        """True if the user has ``role``."""
+        return role in self.roles
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name", "roles"}`` as ``/api/login`` and ``/api/loggedinas`` answer."""
+        return {"name": self.name, "roles": sorted(self.roles)}
+
+
+ANONYMOUS_NAME = "anonymous"
+ANONYMOUS = User(ANONYMOUS_NAME, frozenset({"anonymous"}))
+ADMIN_ROLE = "admin"
+
+
+def current_user() -> User:
+    """The user of the current request (anonymous until authentication sets ``g.user``)."""
+    user = g.get("user") if has_request_context() else None
+    return user if isinstance(user, User) else ANONYMOUS
+
+
+def user_from(name: str, roles: Iterable[str] = ()) -> User:
+    """A :class:`User` named ``name`` with ``roles`` (strings)."""
+    return User(str(name), frozenset(str(r) for r in roles))
 
 
 class UserStore(Protocol):

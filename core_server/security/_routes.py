@@ -12,9 +12,6 @@ from flask import g
 from flask import request
 from flask import session
 
-from core_server.auth import CSRF_COOKIE
-from core_server.auth import SecurityState
-from core_server.auth import session_expiry
 from core_server.encoding import json_response
 from core_server.errors import BadRequest
 from core_server.errors import Forbidden
@@ -23,11 +20,13 @@ from core_server.errors import Unauthorized
 from core_server.openapi import error_responses
 from core_server.openapi import json_content
 from core_server.openapi import operation
-from core_server.security import ADMIN_ROLE
-from core_server.security import User
-from core_server.security import current_user
-from core_server.state import current_state
-from core_server.tokens import iso
+from core_server.security._access import security_state
+from core_server.security._auth import CSRF_COOKIE
+from core_server.security._auth import session_expiry
+from core_server.security._tokens import iso
+from core_server.security._users import ADMIN_ROLE
+from core_server.security._users import User
+from core_server.security._users import current_user
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api")
 
@@ -36,18 +35,14 @@ NOT_LOGGED_IN = "not_yet_logged_in"
 LOGIN_FAILED = "wrong user name or password"
 
 
-def _security() -> SecurityState:
-    return current_state().security  # type: ignore[no-any-return]
-
-
 @blueprint.post("/login")
 def login() -> Response:
     """Log in with ``username`` and ``password`` (form or JSON); sets the session cookie."""
     name, password = _credentials()
-    user = _security().login(name, password)
+    user = security_state().login(name, password)
     if user is None:
-        # Unknown user and wrong password answer alike (and take alike long, see userstore).
-        hint = None if _security().has_users else "this server has no users configured"
+        # Unknown user and wrong password answer alike (and take alike long, see _users).
+        hint = None if security_state().has_users else "this server has no users configured"
         raise Unauthorized(LOGIN_FAILED, hint=hint)
     session.clear()
     session.permanent = True
@@ -106,7 +101,7 @@ def create_token() -> Response:
         raise Forbidden("API tokens can only be created from a login session",
                         hint="POST /api/login first")
     name, expires_in = _token_options(request.json_body())  # type: ignore[attr-defined]
-    token, info = _security().tokens.issue(user.name, name, expires_in)
+    token, info = security_state().tokens.issue(user.name, name, expires_in)
     return json_response({"token": token, "id": info.id, "name": info.name,
                           "expires": iso(info.expires)}, status=201)
 
@@ -121,7 +116,7 @@ def _token_options(body: Any) -> tuple[str | None, int | None]:
     if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, int)
                                    or expires_in <= 0):
         raise BadRequest("invalid_value", "expires_in must be a positive number of seconds",
-                         hint=f"at most {_security().tokens.max_age}")
+                         hint=f"at most {security_state().tokens.max_age}")
     return name, expires_in
 
 
@@ -129,7 +124,7 @@ def _token_options(body: Any) -> tuple[str | None, int | None]:
 def list_tokens() -> Response:
     """The current user's tokens that are not revoked (never the token strings)."""
     user = _logged_in()
-    store = _security().tokens
+    store = security_state().tokens
     now = store.clock()
     return json_response([info.to_dict(now) for info in store.of_user(user.name)])
 
@@ -139,7 +134,7 @@ def revoke_token(token_id: str) -> Response:
     """Revoke one of your tokens (admins: anyone's); 204, or 404 if there is no such token."""
     user = _logged_in()
     owner = None if user.has_role(ADMIN_ROLE) else user.name
-    if not _security().tokens.revoke(token_id, owner):
+    if not security_state().tokens.revoke(token_id, owner):
         raise NotFound(f"no active API token {token_id!r} of user {user.name!r}",
                        hint="GET /api/tokens lists yours")
     return Response(status=204)

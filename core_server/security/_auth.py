@@ -13,83 +13,31 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import logging
-from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from flask import Flask
+from flask import current_app
 from flask import g
 from flask import request
 from flask import session
 from flask.sessions import SecureCookieSession
 from flask.sessions import SecureCookieSessionInterface
 
-from core_server.config import ConfigError
 from core_server.errors import ApiError
 from core_server.errors import Unauthorized
-from core_server.security import ANONYMOUS
-from core_server.security import ResolvedRules
-from core_server.security import SAFE_METHODS
-from core_server.security import User
-from core_server.security import allowed
-from core_server.security import is_action_map
-from core_server.state import current_state
-from core_server.state import state_of
-from core_server.tokens import TokenStore
-from core_server.userstore import as_user
-from core_server.userstore import load_providers
-
-log = logging.getLogger("core_server.security")
+from core_server.errors import is_api_request
+from core_server.security._access import security_state
+from core_server.security._rules import SAFE_METHODS
+from core_server.security._state import SecurityState
+from core_server.security._users import ANONYMOUS
+from core_server.security._users import User
 
 SESSION_COOKIE = "core_server_session"
 CSRF_COOKIE = "core_server_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 #: Endpoints that are writes by method only (TDP clients POST to loggedinas).
 CSRF_EXEMPT = frozenset({"auth.loggedinas"})
-
-
-@dataclass
-class SecurityState:
-    """``state.security``: the user stores, the token store and the CSRF settings."""
-
-    providers: list[Any]
-    tokens: TokenStore
-    trusted_origins: frozenset[str]
-    #: config rules and anonymous defaults, resolved once (``security.check`` reads them)
-    resolved: ResolvedRules | None = field(default=None)
-
-    @property
-    def has_users(self) -> bool:
-        """Whether anyone can log in at all."""
-        return bool(self.providers)
-
-    def login(self, name: str, password: str) -> User | None:
-        """The user whose password matches, asking each store in order."""
-        for provider in self.providers:
-            user = as_user(provider.login(name, password))
-            if user is not None:
-                return user
-        return None
-
-    def load(self, name: str) -> User | None:
-        """The user ``name`` with current roles, from the first store that knows them."""
-        for provider in self.providers:
-            user = as_user(provider.load(name))
-            if user is not None:
-                return user
-        return None
-
-    def from_request(self) -> User | None:
-        """A user vouched for by the request itself (providers with ``load_from_request``)."""
-        for provider in self.providers:
-            loader = getattr(provider, "load_from_request", None)
-            user = as_user(loader(request)) if callable(loader) else None
-            if user is not None:
-                return user
-        return None
 
 
 class CookieSessions(SecureCookieSessionInterface):
@@ -117,7 +65,7 @@ class CookieSessions(SecureCookieSessionInterface):
 
 def authenticate() -> None:
     """Set ``g.user``/``g.auth`` from the Bearer token or the session; then check CSRF."""
-    security: SecurityState = current_state().security
+    security = security_state()
     g.user, g.auth = ANONYMOUS, None
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     # Other schemes (e.g. Basic from an authenticating proxy) are not ours to judge.
@@ -152,7 +100,7 @@ def check_csrf() -> None:
     """Refuse a cookie-authenticated write (or a login) that may come from another site."""
     if request.method in SAFE_METHODS or request.endpoint in CSRF_EXEMPT:
         return
-    if not _is_api_path():
+    if not is_api_request():
         return
     logging_in = request.endpoint == "auth.login"
     if g.auth != "session" and not logging_in:
@@ -176,10 +124,6 @@ def check_csrf() -> None:
                    f"cross-site request refused for {request.method} {request.path}", hint=hint)
 
 
-def _is_api_path() -> bool:
-    return "/api/" in (request.script_root + request.path).rstrip("/") + "/"
-
-
 def _origin_of(url: str | None) -> str | None:
     if not url:
         return None
@@ -188,60 +132,10 @@ def _origin_of(url: str | None) -> str | None:
 
 
 def _own_origins() -> set[str]:
-    security: SecurityState = current_state().security
-    return {f"{request.scheme}://{request.host}".lower(), *security.trusted_origins}
+    return {f"{request.scheme}://{request.host}".lower(), *security_state().trusted_origins}
 
 
 def session_expiry() -> str:
     """When a session started now ends (ISO-8601), for the login answer."""
-    from flask import current_app
-
     end = dt.datetime.now(dt.UTC) + current_app.permanent_session_lifetime
     return end.replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _validate_rules(rules: Any) -> None:
-    # A typo in a rule should stop the start, not turn every check into a 500.
-    if not isinstance(rules, dict):
-        raise ConfigError("core_server.security.rules must map resource names to rules")
-    for resource, rule in rules.items():
-        entries = rule.values() if isinstance(rule, dict) and is_action_map(rule) else [rule]
-        for entry in entries:
-            try:
-                allowed(ANONYMOUS, entry, resource)
-            except TypeError as exc:
-                raise ConfigError(f"core_server.security.rules[{resource!r}]: {exc}") from None
-
-
-def init_app(app: Flask) -> None:
-    """Load the user stores, open the token store, install the hook and the routes."""
-    from core_server import auth_routes
-
-    state = state_of(app)
-    security = state.config.view("core_server").get("security", {})
-    _validate_rules(security.get("rules") or {})
-    with app.app_context():
-        providers = load_providers(security.get("users") or [], state.registry)
-    tokens = TokenStore(state.config.get_path("core_server.server_db"), app.config["SECRET_KEY"],
-                        security.get("token_max_age") or 30 * 24 * 3600)
-    try:
-        tokens.create_table()
-    except sa.exc.SQLAlchemyError as exc:  # the server starts; tokens answer 503 until the DB is up
-        log.warning("cannot create the token table in core_server.server_db: %s", exc)
-    origins = frozenset(o.rstrip("/").lower() for o in security.get("trusted_origins") or [])
-    resolved = ResolvedRules(security.get("rules") or {}, bool(security.get("anonymous_read")),
-                             bool(security.get("anonymous_write")))
-    state.security = SecurityState(providers, tokens, origins, resolved)
-    if providers and not state.config.get_path("core_server.secret_key"):
-        log.warning("core_server.secret_key is not set: sessions and API tokens end with this "
-                    "process")
-    app.config.update(
-        SESSION_COOKIE_NAME=SESSION_COOKIE, SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=bool(security.get("cookie_secure")),
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=int(security.get("session_max_age")
-                                                             or 86400)))
-    app.session_interface = CookieSessions()
-    app.before_request(authenticate)
-    app.register_blueprint(auth_routes.blueprint)
-    state.openapi.append(auth_routes.openapi_fragment)
-    state.health_checks["server_db"] = tokens.ping

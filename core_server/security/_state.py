@@ -1,0 +1,54 @@
+"""``state.security``: what :func:`~core_server.security.init_app` set up for one app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request
+
+from core_server.security._rules import ResolvedRules
+from core_server.security._tokens import TokenStore
+from core_server.security._users import User
+from core_server.security._users import as_user
+
+
+@dataclass
+class SecurityState:
+    """The user stores, the token store, the CSRF settings and the resolved rules."""
+
+    providers: list[Any]
+    tokens: TokenStore
+    trusted_origins: frozenset[str]
+    #: config rules and anonymous defaults, resolved once (``check`` and ``can`` read them)
+    rules: ResolvedRules
+
+    @property
+    def has_users(self) -> bool:
+        """Whether anyone can log in at all."""
+        return bool(self.providers)
+
+    def login(self, name: str, password: str) -> User | None:
+        """The user whose password matches, asking each store in order."""
+        for provider in self.providers:
+            user = as_user(provider.login(name, password))
+            if user is not None:
+                return user
+        return None
+
+    def load(self, name: str) -> User | None:
+        """The user ``name`` with current roles, from the first store that knows them."""
+        for provider in self.providers:
+            user = as_user(provider.load(name))
+            if user is not None:
+                return user
+        return None
+
+    def from_request(self) -> User | None:
+        """A user vouched for by the request itself (providers with ``load_from_request``)."""
+        for provider in self.providers:
+            loader = getattr(provider, "load_from_request", None)
+            user = as_user(loader(request)) if callable(loader) else None
+            if user is not None:
+                return user
+        return None
