@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from core_server.testing import slow_clients
+
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "bench" / "README.md"
 BEGIN, END = "<!-- stack:begin -->", "<!-- stack:end -->"
@@ -91,27 +93,6 @@ def wrk(url: str, connections: int, duration: int) -> dict[str, float]:
     done = re.search(r"(\d+) requests in", out)
     return {"rps": rps, "p50": percentile("50"), "p99": percentile("99"), "errors": errors,
             "done": int(done.group(1)) if done else 0}
-
-
-#: what a slow client sends before it stalls: headers cut short, or headers and part of a body
-PARTIAL = (b"GET /api/db/mydb/mytable HTTP/1.1\r\nHost: x\r\nX-Slow: ",
-           b"POST /api/store/analysts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-           b"\r\nContent-Length: 100000\r\n\r\n{")
-
-
-def slow_clients(address: tuple[str, int], count: int, stop: threading.Event) -> None:
-    """``count`` clients that send part of a request, then a byte a second, never finishing."""
-    def hold(partial: bytes) -> None:
-        while not stop.is_set():
-            try:
-                with socket.create_connection(address, timeout=5) as sock:
-                    sock.sendall(partial)
-                    while not stop.wait(1.0):
-                        sock.sendall(b"a")
-            except OSError:
-                time.sleep(0.2)  # cut off (timeout) or refused: connect again
-    for index in range(count):
-        threading.Thread(target=hold, args=(PARTIAL[index % 2],), daemon=True).start()
 
 
 def run(args: argparse.Namespace) -> list[str]:

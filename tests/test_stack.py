@@ -31,6 +31,7 @@ import pytest
 
 from core_server.testing import password_of
 from core_server.testing import quick_hash
+from core_server.testing import slow_clients
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_STACK = REPO / "deploy" / "local-stack"
@@ -313,33 +314,11 @@ def _requests_counted(client: httpx.Client, parse: Callable[[str], Any]) -> floa
                and sample.labels["route"] == "/api/db/<connector>/<view>")
 
 
-#: what a slow client sends before it stalls: headers cut short, or headers and part of a body
-PARTIAL = (b"GET /api/db/mydb/mytable HTTP/1.1\r\nHost: x\r\nX-Slow: ",
-           b"POST /api/store/analysts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-           b"\r\nContent-Length: 100000\r\n\r\n{")
-
-
-def _slow_client(address: tuple[str, int], partial: bytes, stop: threading.Event) -> None:
-    """A client that sends ``partial`` and then one more byte a second, never finishing."""
-    while not stop.is_set():
-        try:
-            with socket.create_connection(address, timeout=5) as sock:
-                sock.sendall(partial)
-                while not stop.wait(1.0):
-                    sock.sendall(b"a")
-        except OSError:  # nginx cut the client off (client_*_timeout): come back
-            time.sleep(0.1)
-
-
 @pytest.mark.parametrize("slow", [16, 64])
 def test_slow_clients_do_not_stop_service(stack: Stack, slow: int) -> None:
     port = int(stack.url.rsplit(":", 1)[1])
     stop = threading.Event()
-    threads = [threading.Thread(target=_slow_client, daemon=True,
-                                args=(("127.0.0.1", port), PARTIAL[i % 2], stop))
-               for i in range(slow)]
-    for thread in threads:
-        thread.start()
+    slow_clients(("127.0.0.1", port), slow, stop)
     try:
         time.sleep(1.5)  # every slow client is connected and holding a partial request
 
