@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine
 
 from core_server import signals
 from core_server.errors import NotFound
+from core_server.openapi import error_responses
 
 blueprint = Blueprint("metrics", __name__, url_prefix="/api")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -191,6 +192,15 @@ def scrape() -> Response:
     return Response(metrics.scrape(), content_type=CONTENT_TYPE_LATEST)
 
 
+def openapi_fragment() -> dict[str, Any]:
+    """The OpenAPI path of ``/api/_metrics``."""
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    return {"paths": {"/api/_metrics": {"get": {
+        "summary": "Prometheus metrics of every worker of this host (not through the proxy)",
+        "tags": ["core"], "responses": {"200": {"description": "text format", "content": text},
+                                        **error_responses(404)}}}}}
+
+
 def init_app(app: Flask) -> None:
     """Create the app's metrics, hook requests and engines, and add ``/api/_metrics``."""
     config = app.extensions["core_server"].config
@@ -207,4 +217,5 @@ def init_app(app: Flask) -> None:
     # weak=False: the receiver lives as long as the app (held in app.extensions via metrics)
     metrics.receiver = on_engine  # type: ignore[attr-defined]
     signals.engine_created.connect(on_engine)
+    app.extensions["core_server"].openapi.append(openapi_fragment)
     app.register_blueprint(blueprint)

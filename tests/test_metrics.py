@@ -62,6 +62,7 @@ def test_requests_rows_pools_timeouts_and_store_outcomes(testdb: Any) -> None:
     assert value(samples, "core_server_store_transactions_total", outcome="rollback") >= 2
     assert value(samples, "core_server_store_conflicts_total", code="precondition_failed") == 1
     assert value(samples, "core_server_store_conflicts_total", code="duplicate") == 1
+    assert "/api/_metrics" in testdb.get("/api/openapi.json").get_json()["paths"]
 
 
 def test_metrics_can_be_switched_off(tmp_path: Any) -> None:
