@@ -160,6 +160,22 @@ def testdb(testdb_app: Flask) -> FlaskClient:
     return testdb_app.test_client()
 
 
+@pytest.fixture(scope="module")
+def testdb_module(mydb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+    """Like :func:`testdb`, but one app per test module and backend (many read-only requests)."""
+    from core_server.testing import temporary_plugin
+
+    root = tmp_path_factory.mktemp("testdb")
+    with temporary_plugin(root / "plugins", "tdpviews", TDP_PLUGIN_INIT,
+                          {"views.py": TDP_PLUGIN_VIEWS}) as plugins:
+        config = {"myserverplugin": {"dburl": mydb_url}, "tdpviews": {"dburl": mydb_url},
+                  "core_server": {"server_db": mydb_url}}
+        app = create_app(config, plugins_dirs=[plugins], data_dir=root / "data")
+        app.config["TESTING"] = True
+        yield app.test_client()
+        app.extensions["core_server"].dbviews.dispose()
+
+
 class TcpProxy:
     """A TCP forwarder on 127.0.0.1:``port`` to ``target``; ``stop()`` simulates a database outage."""
 

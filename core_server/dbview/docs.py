@@ -15,6 +15,7 @@ from core_server.dbview.params import filter_keys
 from core_server.dbview.params import is_server_replacement
 from core_server.dbview.service import DBViews
 from core_server.openapi import operation
+from core_server.values import INT64_MAX
 
 TAG = "db"
 _COMMON_ERRORS = (400, 401, 403, 404, 500, 503, 504)
@@ -32,11 +33,13 @@ def _query_param(name: str, schema: dict[str, Any], description: str = "",
 def _options() -> list[dict[str, Any]]:
     return [
         _query_param("_format", {"type": "string", "enum": list(FORMATS)}, "output format"),
-        _query_param("_limit", {"type": "integer", "minimum": 0}, "page size (Link rel=next)"),
-        _query_param("_offset", {"type": "integer", "minimum": 0}, "rows to skip"),
-        _query_param("_sort", {"type": "string"}, "col,-col over declared columns"),
-        _query_param("_return_query", {"type": "string"}, "return the SQL (privileged users)"),
-        _query_param("_assignids", {"type": "string"}, "force _id assignment"),
+        _query_param("_limit", {"type": "integer", "minimum": 0, "maximum": INT64_MAX - 1},
+                     "page size (Link rel=next)"),
+        _query_param("_offset", {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
+                     "rows to skip"),
+        _query_param("_sort", {"type": "string"}, "col,-col,+col over declared columns"),
+        _query_param("_return_query", {"type": "boolean"}, "return the SQL (privileged users)"),
+        _query_param("_assignids", {"type": "boolean"}, "force _id assignment"),
     ]
 
 

@@ -326,6 +326,10 @@ class ConnectorEngine:
         if timeout_ms:
             self.backend.install_timeout(self.engine, int(timeout_ms), timeout_query)
 
+    def quote(self, name: str) -> str:
+        """``name`` quoted as an identifier of this database (for known column names)."""
+        return str(self.engine.dialect.identifier_preparer.quote(name))
+
     def checkout(self) -> Any:
         """A connection for one bounded read: an idle reusable one, else one from the pool.
 

@@ -1,14 +1,14 @@
-"""Turn a validated request into SQL, run it and hand back row batches (the hot path).
+"""Run prepared statements and hand back row batches (the hot path); translate database errors.
 
-The SQL of a view is formatted and wrapped in ``text()`` once per set of replacements and cached
-on the connector. Rows are read from the DBAPI cursor (server-side when the result may be large),
-as plain tuples in batches, so SQLAlchemy's row objects never enter the loop.
+Statements arrive ready (:mod:`core_server.dbview.params` builds their text). Each is compiled
+once per connector and then handed to the driver as is; rows are read from the DBAPI cursor
+(server-side when the result may be large), as plain tuples in batches, so SQLAlchemy's row
+objects never enter the loop.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -18,23 +18,15 @@ import sqlalchemy as sa
 from flask import g
 from sqlalchemy import exc as sa_exc
 
-from core_server.dbview.builder import DBView
 from core_server.dbview.engines import Backend
 from core_server.dbview.engines import ConnectorEngine
-from core_server.dbview.params import Parsed
-from core_server.dbview.params import Values
-from core_server.dbview.params import first
-from core_server.dbview.params import parse
-from core_server.dbview.service import ConnectorEntry
 from core_server.errors import ApiError
-from core_server.errors import BadRequest
 from core_server.errors import GatewayTimeout
 from core_server.errors import ServiceUnavailable
 
 log = logging.getLogger("core_server.dbview")
 
 _CACHE_LIMIT = 512
-_IN_BIND = re.compile(r"\bin\s*:(\w+)", re.IGNORECASE)
 
 
 class db_errors:  # noqa: N801 - used like the function it was: ``with db_errors(...):``
@@ -70,60 +62,6 @@ def _translate(backend: Backend, where: str, exc: BaseException) -> ApiError:
     log.error("query of %s failed (request %s)", where, g.get("request_id"), exc_info=exc)
     return ApiError(500, "query_failed", f"the query of {where} failed ({type(exc).__name__})",
                     hint="the server log has the details; quote the request_id")
-
-
-def format_sql(template: str, replacements: dict[str, str], where: str) -> str:
-    """Fill ``{name}`` replacements; an undeclared placeholder is a 500 naming the view."""
-    try:
-        return template.format(**replacements)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ApiError(500, "invalid_view", f"{where} uses an undeclared replacement {exc}",
-                       hint="declare it with .replace() in the plugin") from None
-
-
-def agg_score(entry: ConnectorEntry, view: DBView, values: Values, parsed: Parsed) -> None:
-    """Fill ``{agg_score}`` from the request's ``agg`` (empty when absent)."""
-    if "agg_score" not in view.replacements:
-        return
-    agg = first(values, "agg")
-    if not agg:
-        parsed.replacements["agg_score"] = ""
-        return
-    agg_view = view.queries.get(f"agg_score_{agg}")
-    if isinstance(agg_view, str):
-        parsed.replacements["agg_score"] = agg_view
-        return
-    agg_view = entry.connector.agg_score
-    sub = parse(agg_view, values, strict_filters=False)  # the filters are the view's
-    parsed.replacements["agg_score"] = format_sql(str(agg_view.query), sub.replacements, "agg")
-
-
-def statement(entry: ConnectorEntry, sql: str, parsed: Parsed) -> sa.TextClause:
-    """The cached ``text()`` of ``sql`` with list parameters bound as expanding."""
-    lists = frozenset(n for n, v in parsed.binds.items() if isinstance(v, (list, tuple)))
-    key = (sql, lists, frozenset(parsed.expanding))
-    cached = entry.compiled.get(key)
-    if cached is None:
-        if len(entry.compiled) > _CACHE_LIMIT:
-            entry.compiled.clear()
-        # a list bound after IN expands to (?, ?, ...); elsewhere (= ANY(:ids)) it stays an array
-        in_binds = {m.lower() for m in _IN_BIND.findall(sql)}
-        expanding = parsed.expanding | {n for n in lists if n.lower() in in_binds}
-        cached = sa.text(sql)
-        if expanding:
-            cached = cached.bindparams(*[sa.bindparam(n, expanding=True) for n in expanding])
-        entry.compiled[key] = cached
-    return cached
-
-
-def wrap(sql: str, sort: list[tuple[str, bool]], limit: int | None, offset: int,
-         backend: Backend, quote: Any) -> str:
-    """Push ``_sort``/``_limit``/``_offset`` into SQL around the view's query."""
-    if not sort and limit is None and not offset:
-        return sql
-    order = ", ".join(f"{quote(name)}{' DESC' if desc else ''}" for name, desc in sort)
-    return (f"SELECT * FROM ({sql}) _v" + (f" ORDER BY {order}" if order else "")
-            + backend.limit_offset(limit, offset))
 
 
 @dataclass
@@ -268,10 +206,3 @@ def scalar(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], wher
     """Run a one-value query (count)."""
     with db_errors(ce.backend, where), ce.engine.connect() as conn:
         return conn.execute(stmt, binds).scalar()
-
-
-def check_limit(options: Any, max_limit: int | None) -> None:
-    """400 when ``_limit`` exceeds the server cap ``dbview.max_limit``."""
-    if max_limit is not None and options.limit is not None and options.limit > max_limit:
-        raise BadRequest("limit_too_large", f"_limit={options.limit} exceeds the server cap "
-                         f"of {max_limit} rows", hint=f"page with _limit<={max_limit} and _offset")

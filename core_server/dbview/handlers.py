@@ -1,10 +1,17 @@
-"""What each ``/api/db`` route does, between parsing the request and encoding the response."""
+"""What each ``/api/db`` route does, between reading the request and encoding the response.
+
+A handler resolves the connector and view, checks the read right and derives the view's columns
+(the one step before validation that may query, once per view); :mod:`~core_server.dbview.params`
+validates the request and gives its SQL text, :mod:`~core_server.dbview.execute` runs it and
+:mod:`~core_server.dbview.output` encodes the rows.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
+from itertools import chain
 from operator import add
 from operator import itemgetter
 from typing import Any
@@ -18,79 +25,105 @@ from core_server import requestlog
 from core_server import security
 from core_server.dbview import execute
 from core_server.dbview import output
+from core_server.dbview import params
 from core_server.dbview.builder import DBView
-from core_server.dbview.params import Options
-from core_server.dbview.params import Parsed
-from core_server.dbview.params import Values
-from core_server.dbview.params import parse
-from core_server.dbview.params import parse_int
-from core_server.dbview.params import parse_options
+from core_server.dbview.params import ViewRequest
 from core_server.dbview.service import ConnectorEntry
 from core_server.dbview.service import DBViews
 from core_server.encoding import json_response
+from core_server.errors import ApiError
 from core_server.errors import BadRequest
 from core_server.errors import Forbidden
+from core_server.values import Values
 
 #: Pages up to this size are fetched in one go and answered with a Content-Length body.
 HEAD_MAX = 10_000
 
 
-class ViewRequest:
-    """One request for one view: the resolved connector, view and validated parameters."""
+# -- listing and description -------------------------------------------------------------------
 
-    def __init__(self, dbv: DBViews, connector: str, view: str, values: Values,
-                 fmt: str | None = None) -> None:
-        self.dbv = dbv
-        self.entry: ConnectorEntry = dbv.entry(connector)
-        self.view: DBView = dbv.view(self.entry, view)
-        self.name = f"{connector}/{view}"
-        security.check(f"db:{self.name}", "read", rule=self.view.security)
-        self.values = values
-        self.ce = None if self.view.is_callback else dbv.engine(self.entry)
-        self.columns = self.view.columns if self.view.is_callback else dbv.columns(self.entry,
-                                                                                    self.view)
-        self.options: Options = parse_options(
-            values, None if self.view.is_callback else self.columns, fmt)
-        execute.check_limit(self.options, dbv.max_limit)
-        self.parsed: Parsed = parse(self.view, values, dbv.strict_filters, self.columns)
-        execute.agg_score(self.entry, self.view, values, self.parsed)
 
-    def sql(self, template: str | None = None) -> str:
-        """The main (or given) SQL template with the replacements filled in."""
-        return execute.format_sql(str(template or self.view.query), self.parsed.replacements,
-                                  self.name)
+def connectors(dbv: DBViews) -> Response:
+    """Every SQL connector: ``[{"name", "description"}]``."""
+    return json_response([e.connector.dump(name) for name, e in sorted(dbv.connectors.items())])
 
-    def query_info(self, sql: str) -> Response:
-        """``_return_query``: the SQL and bound values instead of rows (if the user may see SQL)."""
-        rule = self.dbv.config.get_path("dbview.return_query", "admin")
-        if not security.allowed(security.current_user(), rule):
-            raise Forbidden("_return_query is not allowed for this user",
-                            hint="config dbview.return_query names who may see SQL")
-        return json_response({"query": sql, "args": self.parsed.binds})
+
+def views(dbv: DBViews, connector: str) -> Response:
+    """The public views of ``connector`` the current user may read (no database access)."""
+    entry = dbv.entry(connector)
+    visible = []
+    for name, view in entry.connector.views.items():
+        if view.is_private:
+            continue
+        try:
+            security.check(f"db:{connector}/{name}", "read", rule=view.security)
+        except ApiError:
+            continue
+        visible.append(view.dump(name, dbv.known_columns(entry, view)))
+    return json_response(visible)
+
+
+def desc(dbv: DBViews, connector: str, view: str) -> Response:
+    """The view's description: type, id type, arguments, columns, filters, queries."""
+    _, found, columns = _resolve(dbv, connector, view)
+    return json_response(found.dump(view, columns))
+
+
+def _resolve(dbv: DBViews, connector: str,
+             view: str) -> tuple[ConnectorEntry, DBView, dict[str, dict[str, Any]]]:
+    entry = dbv.entry(connector)
+    found = dbv.view(entry, view)
+    security.check(f"db:{connector}/{view}", "read", rule=found.security)
+    return entry, found, found.columns if found.is_callback else dbv.columns(entry, found)
+
+
+def open_view(dbv: DBViews, connector: str, view: str, values: Values,
+              fmt: str | None = None) -> ViewRequest:
+    """The validated request for ``connector/view`` after the read check (404/403/400 else).
+
+    Deriving the columns of a table view may query its database (once, then cached).
+    """
+    entry, found, columns = _resolve(dbv, connector, view)
+    return params.view_request(dbv, entry, found, view, values, columns, fmt)
+
+
+def query_info(dbv: DBViews, req: ViewRequest, sql: str) -> Response:
+    """``_return_query``: the SQL and bound values instead of rows (if the user may see SQL)."""
+    rule = dbv.config.get_path("dbview.return_query", "admin")
+    if not security.allowed(security.current_user(), rule):
+        raise Forbidden("_return_query is not allowed for this user",
+                        hint="config dbview.return_query names who may see SQL")
+    return json_response({"query": sql, "args": req.parsed.binds})
 
 
 # -- rows --------------------------------------------------------------------------------------
 
 
-def rows(req: ViewRequest) -> Response:
-    """The rows of a view in the requested format (streamed when large)."""
+def rows(dbv: DBViews, connector: str, view: str, values: Values) -> Response:
+    """The rows of a view (``_format`` or a ``.csv`` suffix), or the ``?target=`` hand-off."""
+    entry = dbv.entry(connector)
+    name, fmt = params.split_format(entry.connector.views, view)
+    handler = dbv.target_handler
+    if handler is not None and "target" in values \
+            and not params.uses_target(dbv.view(entry, name)):
+        return handler(connector, name, values, fmt)  # ids mapped to another id type
+    return _rows(dbv, open_view(dbv, connector, name, values, fmt))
+
+
+def _rows(dbv: DBViews, req: ViewRequest) -> Response:
     if req.view.is_callback:
-        return _callback_rows(req)
-    assert req.ce is not None
+        return _callback_rows(dbv, req)
+    ce = dbv.engine(req.entry)
     options = req.options
-    sql = req.sql()
     if options.return_query:
-        return req.query_info(sql)
-    cap = req.dbv.max_limit if options.limit is None else None
+        return query_info(dbv, req, req.sql())
+    cap = dbv.max_limit if options.limit is None else None
     sql_limit = options.limit + 1 if options.limit is not None else (cap + 1 if cap else None)
-    quote = req.ce.engine.dialect.identifier_preparer.quote
-    sql = execute.wrap(sql, options.sort, sql_limit, options.offset, req.ce.backend, quote)
     bounded = sql_limit is not None and (sql_limit <= HEAD_MAX or cap is not None)
-    head = sql_limit if bounded and sql_limit is not None else req.dbv.batch_size
+    head = sql_limit if bounded and sql_limit is not None else dbv.batch_size
     with requestlog.timed("db"):
-        result = execute.run(req.ce, execute.statement(req.entry, sql, req.parsed),
-                             req.parsed.binds, req.name, head, req.dbv.batch_size,
-                             stream=not bounded)
+        result = execute.run(ce, req.statement(req.rows_sql(ce, sql_limit)), req.parsed.binds,
+                             req.name, head, dbv.batch_size, stream=not bounded)
     if cap is not None and len(result.head) > cap:
         result.close()
         raise BadRequest("too_many_rows", f"{req.name} has more than {cap} rows",
@@ -101,7 +134,20 @@ def rows(req: ViewRequest) -> Response:
     more = options.limit is not None and (not result.exhausted or len(result.head) > options.limit)
     total = min(len(result.head), options.limit) if result.exhausted and options.limit is not None \
         else (len(result.head) if result.exhausted else None)
-    return _respond(req, result.names, batches, more, total, release=result.close)
+    return _respond(dbv, req, result.names, batches, more, total, release=result.close)
+
+
+def fetch_all(dbv: DBViews, req: ViewRequest) -> tuple[list[str], list[Any]]:
+    """Every row of the request's view (callbacks too) as column names and tuples, in memory."""
+    if req.view.is_callback:
+        return _table(_call(dbv, req))
+    ce = dbv.engine(req.entry)
+    size = dbv.batch_size
+    with requestlog.timed("db"):
+        result = execute.run(ce, req.statement(req.sql()), req.parsed.binds, req.name, size,
+                             size, stream=True)
+        found = list(chain(result.head, chain.from_iterable(result.rest)))
+    return result.names, found
 
 
 def _chain(head: list[Any], rest: Iterable[list[Any]]) -> Iterator[list[Any]]:
@@ -121,13 +167,13 @@ def _cut(batches: Iterable[list[Any]], limit: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def _with_ids(req: ViewRequest, names: list[str],
+def _with_ids(dbv: DBViews, req: ViewRequest, names: list[str],
               batches: Iterable[list[Any]]) -> tuple[list[str], Iterable[list[Any]]]:
     wants = req.view.assign_ids or req.options.assign_ids
     if not wants or "id" not in names or "_id" in names:
         return names, batches
     index = names.index("id")
-    mapper = req.dbv.ids
+    mapper = dbv.ids
     idtype = req.view.idtype or req.name
 
     def assign() -> Iterator[list[Any]]:
@@ -147,9 +193,10 @@ def _next_link(req: ViewRequest) -> str:
     return f"<{request.script_root}{request.path}?{urlencode(args)}>; rel=\"next\""
 
 
-def _respond(req: ViewRequest, names: list[str], batches: Iterable[list[Any]], more: bool,
-             total: int | None, release: Callable[[], None] | None = None) -> Response:
-    names, batches = _with_ids(req, names, batches)
+def _respond(dbv: DBViews, req: ViewRequest, names: list[str], batches: Iterable[list[Any]],
+             more: bool, total: int | None,
+             release: Callable[[], None] | None = None) -> Response:
+    names, batches = _with_ids(dbv, req, names, batches)
     fmt = req.options.format
     headers = {"Link": _next_link(req)} if more else {}
     if total is not None:  # everything is in memory already: one body with a Content-Length
@@ -167,25 +214,23 @@ def _respond(req: ViewRequest, names: list[str], batches: Iterable[list[Any]], m
     return response
 
 
-def _callback_rows(req: ViewRequest) -> Response:
-    records = _call(req)
-    names = list(dict.fromkeys(k for r in records[:1] for k in r)) if records else []
-    table = [tuple(r.get(n) for n in names) for r in records]
-    for name, desc in reversed(req.options.sort):
+def _callback_rows(dbv: DBViews, req: ViewRequest) -> Response:
+    names, table = _table(_call(dbv, req))
+    for name, descending in reversed(req.options.sort):
         if name not in names:
             raise BadRequest("unknown_field", f"cannot sort by unknown column {name!r}",
                              hint="columns: " + ", ".join(names))
         index = names.index(name)
-        table.sort(key=lambda row: (row[index] is None, row[index]), reverse=desc)
+        table.sort(key=lambda row: (row[index] is None, row[index]), reverse=descending)
     start = req.options.offset
     end = None if req.options.limit is None else start + req.options.limit
     page = table[start:end]
     more = end is not None and len(table) > end
-    return _respond(req, names, [page], more, len(page))
+    return _respond(dbv, req, names, [page], more, len(page))
 
 
-def _call(req: ViewRequest) -> list[dict[str, Any]]:
-    engine = req.dbv.engine(req.entry)
+def _call(dbv: DBViews, req: ViewRequest) -> list[dict[str, Any]]:
+    engine = dbv.engine(req.entry)
     callback: Any = req.view.query
     with requestlog.timed("db"), execute.db_errors(engine.backend, req.name):
         result = callback(engine.engine, req.parsed.arguments, req.parsed.filters)
@@ -194,55 +239,39 @@ def _call(req: ViewRequest) -> list[dict[str, Any]]:
     return list(result or [])
 
 
-# -- count, desc, lookup -----------------------------------------------------------------------
+def _table(records: list[dict[str, Any]]) -> tuple[list[str], list[Any]]:
+    # a callback's records as rows; the first record names the columns
+    names = list(dict.fromkeys(k for r in records[:1] for k in r))
+    return names, [tuple(r.get(n) for n in names) for r in records]
 
 
-def count(req: ViewRequest) -> Response:
-    """The number of rows the view (with its filters) returns."""
-    view = req.view
-    if "count" in view.queries:
-        sql = req.sql(view.queries["count"])
-    elif view.table:
-        sql = req.sql(f"SELECT count(*) AS count FROM {view.table} d {{joins}} {{where}}")
-    elif isinstance(view.query, str):
-        sql = f"SELECT count(*) AS count FROM ({req.sql()}) _c"
-    else:
-        raise BadRequest("count_unsupported", f"{req.name} is a callback view without a count "
-                         "query", hint="fetch the rows instead")
+# -- count, lookup -----------------------------------------------------------------------------
+
+
+def count(dbv: DBViews, connector: str, view: str, values: Values) -> Response:
+    """The number of rows the view (with its filters) returns, as a JSON integer."""
+    req = open_view(dbv, connector, view, values)
+    sql = req.count_sql()
     if req.options.return_query:
-        return req.query_info(sql)
-    assert req.ce is not None
+        return query_info(dbv, req, sql)
+    ce = dbv.engine(req.entry)
     with requestlog.timed("db"):
-        value = execute.scalar(req.ce, execute.statement(req.entry, sql, req.parsed),
-                               req.parsed.binds, req.name)
+        value = execute.scalar(ce, req.statement(sql), req.parsed.binds, req.name)
     return json_response(int(value or 0))
 
 
-def lookup_values(values: Values) -> tuple[dict[str, list[Any]], int]:
-    """Request values of ``/lookup`` with the TDP query/limit/offset arguments filled in."""
-    query = str((values.get("query") or [""])[0]).lower()
-    page = parse_int((values.get("page") or ["0"])[0], "page")
-    limit = parse_int((values.get("limit") or ["30"])[0], "limit", minimum=1)
-    offset = page * limit
-    filled = dict(values)
-    filled.update({"query": [f"%{query}%"], "query_end": [f"%{query}"],
-                   "query_start": [f"{query}%"], "query_match": [query],
-                   "limit": [str(limit + 1)], "offset": [str(offset)],
-                   "offset2": [str(offset + limit + 1)]})
-    filled.pop("page", None)
-    return filled, limit
-
-
-def lookup(req: ViewRequest, limit: int) -> Response:
-    """``{"items": [...], "more": bool}`` for autocompletion."""
+def lookup(dbv: DBViews, connector: str, view: str, values: Values) -> Response:
+    """``{"items": [...], "more": bool}`` for autocompletion (``query``, ``page``, ``limit``)."""
+    filled, limit = params.lookup_values(values)
+    req = open_view(dbv, connector, view, filled)
     if req.view.is_callback:
-        records = _call(req)
+        records = _call(dbv, req)
     else:
-        assert req.ce is not None
+        ce = dbv.engine(req.entry)
         with requestlog.timed("db"):
-            result = execute.run(req.ce, execute.statement(req.entry, req.sql(), req.parsed),
-                                 req.parsed.binds, req.name, limit + 1, limit + 1, stream=False)
-        names, batches = _with_ids(req, result.names, [list(result.head)])
+            result = execute.run(ce, req.statement(req.sql()), req.parsed.binds, req.name,
+                                 limit + 1, limit + 1, stream=False)
+        names, batches = _with_ids(dbv, req, result.names, [list(result.head)])
         records = [dict(zip(names, row)) for batch in batches for row in batch]
     requestlog.set_rows(min(len(records), limit))
     return Response(output.dumps({"items": records[:limit], "more": len(records) > limit}),

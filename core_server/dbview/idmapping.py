@@ -24,6 +24,9 @@ from sqlalchemy.engine import Engine
 log = logging.getLogger("core_server.dbview.idmapping")
 
 TABLE_NAME = "core_server_idmap"
+#: the longest name and the largest id the table holds (requests are checked against them)
+NAME_LENGTH = 255
+MAX_ID = 2**31 - 1
 _CHUNK = 500
 _RETRIES = 20
 _INT = {int}
@@ -33,7 +36,7 @@ def _table(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         TABLE_NAME, metadata,
         sa.Column("idtype", sa.String(100), nullable=False),
-        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("name", sa.String(NAME_LENGTH), nullable=False),
         sa.Column("id", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("idtype", "name", name=f"pk_{TABLE_NAME}"),
         sa.UniqueConstraint("idtype", "id", name=f"uq_{TABLE_NAME}_id"),

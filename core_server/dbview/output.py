@@ -3,8 +3,9 @@
 Rows arrive as batches of DBAPI tuples plus the column names. JSON and NDJSON build dicts with
 ``zip`` and encode a whole batch with one ``orjson.dumps`` call; CSV/TSV use the C ``csv`` writer.
 Values: NaN/inf -> null, Decimal -> float, datetime/date -> epoch milliseconds (as TDP), other
-unknown types via :func:`core_server.encoding.default`. CSV/TSV apply the same conversions (null
-is an empty field) to the columns that hold floats, decimals or dates in the first batch.
+unknown types as everywhere (:func:`core_server.encoding.default`, through the encoder that
+:func:`core_server.encoding.encoder` makes). CSV/TSV apply the same conversions (null is an
+empty field) to the columns that hold floats, decimals or dates in the first batch.
 """
 
 from __future__ import annotations
@@ -34,32 +35,11 @@ MIMETYPES = {
     "csv": "text/csv; charset=utf-8",
     "tsv": "text/tab-separated-values; charset=utf-8",
 }
-_OPTIONS = encoding.ORJSON_OPTIONS | orjson.OPT_PASSTHROUGH_DATETIME
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DATES = orjson.OPT_PASSTHROUGH_DATETIME  # dates reach default(), which writes epoch ms
 
-
-def epoch_ms(value: dt.date) -> int | str:
-    """Epoch milliseconds of a date or datetime (naive values are taken as UTC)."""
-    if isinstance(value, dt.datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return int((aware - _EPOCH).total_seconds() * 1000)
-    if isinstance(value, dt.date):
-        return epoch_ms(dt.datetime(value.year, value.month, value.day))
-    return value.isoformat()
-
-
-def default(value: Any) -> Any:
-    """orjson ``default`` for view rows."""
-    if isinstance(value, (dt.datetime, dt.date)):
-        return epoch_ms(value)
-    if isinstance(value, dt.time):
-        return value.isoformat()
-    return encoding.default(value)
-
-
-def dumps(value: Any) -> bytes:
-    """Encode one value with the row conventions."""
-    return orjson.dumps(value, default=default, option=_OPTIONS)
+#: Encode one value with the row conventions (datetimes and dates as epoch milliseconds).
+dumps = encoding.encoder(_EPOCH_DATES, dates=encoding.epoch_ms)
+epoch_ms = encoding.epoch_ms
 
 
 def to_dicts(names: Sequence[str], batch: Iterable[Row]) -> list[dict[str, Any]]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from flask import Response
 
 from core_server.config import Config
 from core_server.dbview.builder import DBView
@@ -18,6 +21,7 @@ from core_server.dbview.connector import DBConnector
 from core_server.dbview.engines import ConnectorEngine
 from core_server.dbview.engines import EngineRegistry
 from core_server.dbview.engines import writer_engine
+from core_server.dbview.execute import db_errors
 from core_server.dbview.idmapping import IdMapper
 from core_server.errors import NotFound
 from core_server.errors import ServiceUnavailable
@@ -28,6 +32,9 @@ from core_server.registry import Registry
 from core_server.state import state_of
 
 log = logging.getLogger("core_server.dbview")
+
+#: ``handler(connector, view, values, fmt)``: answers a rows request that names ``?target=``.
+TargetHandler = Callable[[str, str, Mapping[str, list[Any]], "str | None"], Response]
 
 
 @dataclass
@@ -54,6 +61,14 @@ class DBViews:
         self.batch_size = int(config.get_path("dbview.batch_size", 1000))
         self._ids: IdMapper | None = None
         self._lock = threading.Lock()
+        self.target_handler: TargetHandler | None = None
+
+    def register_target_handler(self, handler: TargetHandler) -> None:
+        """Let ``handler`` answer rows requests with ``?target=<idtype>`` (``core_server.idtypes``).
+
+        Views that use ``target`` as an argument or replacement keep it to themselves.
+        """
+        self.target_handler = handler
 
     # -- building --------------------------------------------------------------------------------
 
@@ -119,8 +134,6 @@ class DBViews:
         key = id(view)
         columns = entry.derived.get(key)
         if columns is None:
-            from core_server.dbview.execute import db_errors
-
             ce = self.engine(entry)
             with self._lock, db_errors(ce.backend, entry.name):
                 columns = entry.derived.get(key) or derive_columns(view, ce.engine)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from core_server.dbview.idmapping import MAX_ID
+from core_server.dbview.idmapping import NAME_LENGTH
 from core_server.idtypes.service import IdTypes
 from core_server.openapi import operation
 
@@ -53,12 +55,14 @@ def _paths() -> dict[str, Any]:
         f"{base}/{{idtype}}/map": _both(
             "names -> assigned integer ids (new names get new ids)",
             {"type": "array", "items": {"type": "integer"}},
-            [idtype, _param("id", {"type": "string"}, "one name: answers one id"),
+            [idtype, _param("id", {"type": "string", "maxLength": NAME_LENGTH},
+                             "one name: answers one id"),
              *_ids("ids", "names")], "idtype_map"),
         f"{base}/{{idtype}}/unmap": _both(
             "assigned integer ids -> names (null when unknown)",
             {"type": "array", "items": {"type": ["string", "null"]}},
-            [idtype, _param("id", {"type": "integer"}, "one id: answers one name"),
+            [idtype, _param("id", {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                             "one id: answers one name"),
              *_ids("ids", "integer ids")], "idtype_unmap"),
         f"{base}/{{idtype}}/search": _both(
             "assigned names starting with q", {"type": "array", "items": {"type": "object"}},

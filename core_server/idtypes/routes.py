@@ -13,14 +13,20 @@ from flask import Response
 from flask import current_app
 
 from core_server import requestlog
-from core_server.dbview.params import Values
-from core_server.dbview.params import first
-from core_server.dbview.params import parse_int
-from core_server.dbview.routes import request_values
+from core_server.dbview.idmapping import MAX_ID
+from core_server.dbview.idmapping import NAME_LENGTH
 from core_server.encoding import json_response
-from core_server.errors import BadRequest
 from core_server.idtypes.service import IdTypes
 from core_server.state import state_of
+from core_server.values import Values
+from core_server.values import first
+from core_server.values import get_choice
+from core_server.values import get_int
+from core_server.values import get_text
+from core_server.values import id_list
+from core_server.values import integer
+from core_server.values import request_values
+from core_server.values import text
 
 METHODS = ["GET", "POST"]
 MODES = ("all", "first")
@@ -33,24 +39,8 @@ def _idtypes() -> IdTypes:
     return state_of(current_app).idtypes  # type: ignore[no-any-return]
 
 
-def id_list(values: Values, name: str, required: bool = True) -> list[Any]:
-    """``name[]=a&name[]=b``, or ``name=a,b`` (or a JSON list); 400 when required and absent."""
-    if name + "[]" in values:
-        return list(values[name + "[]"])
-    raw = values.get(name)
-    if raw is None:
-        if required:
-            raise BadRequest("missing_argument", f"{name} is missing",
-                             hint=f"send {name}[]=a&{name}[]=b or {name}=a,b")
-        return []
-    if len(raw) == 1 and isinstance(raw[0], str):
-        return [v for v in raw[0].split(",") if v != ""]
-    return list(raw)
-
-
-def _one_or_many(idtypes: IdTypes) -> tuple[list[Any], bool]:
+def _one_or_many(idtypes: IdTypes, values: Values) -> tuple[list[Any], bool]:
     """The request's ``id`` (single: answer a value) or ``ids``/``ids[]`` (answer a list)."""
-    values = request_values()
     single = first(values, "id")
     items = [single] if single is not None else id_list(values, "ids")
     idtypes.check_size(items)
@@ -58,8 +48,7 @@ def _one_or_many(idtypes: IdTypes) -> tuple[list[Any], bool]:
 
 
 def _limit(values: Values) -> int:
-    limit = parse_int(first(values, "limit") or "10", "limit", minimum=1)
-    return min(limit, MAX_SEARCH)
+    return min(get_int(values, "limit", 10, minimum=1), MAX_SEARCH)
 
 
 @blueprint.route("/", methods=METHODS)
@@ -81,9 +70,10 @@ def map_names(idtype: str) -> Response:
     """Names -> assigned integer ids; names seen for the first time get the next free ids."""
     idtypes = _idtypes()
     idtypes.require(idtype)
-    names, single = _one_or_many(idtypes)
+    raw, single = _one_or_many(idtypes, request_values())
+    names = [text(n, "id" if single else "ids", NAME_LENGTH) for n in raw]
     with requestlog.timed("db"), idtypes.assigned.guard():
-        ids = idtypes.dbv.ids([str(n) for n in names], idtype)
+        ids = idtypes.dbv.ids(names, idtype)
     requestlog.set_rows(len(ids))
     return json_response(ids[0] if single else ids)
 
@@ -93,8 +83,8 @@ def unmap_ids(idtype: str) -> Response:
     """Assigned integer ids -> names (null for ids never assigned)."""
     idtypes = _idtypes()
     idtypes.require(idtype)
-    raw, single = _one_or_many(idtypes)
-    ids = [parse_int(v, "ids") for v in raw]
+    raw, single = _one_or_many(idtypes, request_values())
+    ids = [integer(v, "id" if single else "ids", 0, MAX_ID) for v in raw]
     with requestlog.timed("db"):
         names = idtypes.assigned.unmap(ids, idtype)
     requestlog.set_rows(len(names))
@@ -108,7 +98,7 @@ def search_names(idtype: str) -> Response:
     idtypes.require(idtype)
     values = request_values()
     with requestlog.timed("db"):
-        found = idtypes.assigned.search(idtype, str(first(values, "q") or ""), _limit(values))
+        found = idtypes.assigned.search(idtype, get_text(values, "q"), _limit(values))
     return json_response(found)
 
 
@@ -119,9 +109,7 @@ def map_ids(source: str, target: str) -> Response:
     idtypes.require(source)
     idtypes.require(target)
     values = request_values()
-    mode = str(first(values, "mode") or "all")
-    if mode not in MODES:
-        raise BadRequest("invalid_value", f"unknown mode {mode!r}", hint="mode=all or mode=first")
+    mode = get_choice(values, "mode", MODES, "all")
     ids = id_list(values, "q")
     with requestlog.timed("db"):
         mapped = idtypes.map(source, target, ids)
@@ -139,5 +127,5 @@ def search_mapped(source: str, target: str) -> Response:
     idtypes.require(target)
     values = request_values()
     with requestlog.timed("db"):
-        found = idtypes.search(source, target, str(first(values, "q") or ""), _limit(values))
+        found = idtypes.search(source, target, get_text(values, "q"), _limit(values))
     return json_response(found)

@@ -18,6 +18,8 @@ from core_server.idtypes.graph import Edge
 from core_server.idtypes.graph import key
 from core_server.registry import MAPPING_PROVIDER
 from core_server.registry import Registry
+from core_server.values import InvalidValue
+from core_server.values import integer
 
 _IN_IDS = re.compile(r"\bin\s*:ids\b", re.IGNORECASE)
 
@@ -54,13 +56,8 @@ class SQLMapping:
     def _convert(self, ids: list[Any]) -> list[Any]:
         if not self.mapping.integer_ids:
             return [key(i) for i in ids]
-        converted: list[Any] = []
-        for i in ids:
-            try:
-                converted.append(int(i))
-            except (TypeError, ValueError):
-                converted.append(None)  # cannot exist in an integer column: maps to []
-        return converted
+        # None cannot exist in an integer column: maps to []
+        return [_as_int(i) for i in ids]
 
     def __call__(self, ids: list[Any]) -> list[list[Any]]:
         """``[[targets], ...]`` for ``ids``, in order."""
@@ -102,6 +99,13 @@ class SQLMapping:
                                   {"query": prefix + "%", "limit": int(limit)})
             # a % or _ the user typed is a LIKE wildcard in SQL: keep true prefix matches only
             return [(f, t) for f, t in self._pairs(result) if key(f).lower().startswith(prefix)]
+
+
+def _as_int(value: Any) -> int | None:
+    try:  # ids from a URL strictly (64 bits, ASCII digits); a previous hop's values as they are
+        return integer(value, "q") if isinstance(value, str) else int(value)
+    except (InvalidValue, TypeError, ValueError, ArithmeticError):
+        return None
 
 
 def connector_edges(dbv: DBViews) -> Iterator[Edge]:
