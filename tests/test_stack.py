@@ -368,14 +368,18 @@ def test_a_rolling_restart_drops_no_request(stack: Stack, token: str) -> None:
     for worker in workers:
         worker.start()
     try:
+        pids = [stack.state()["services"][name]["pid"] for name in stack.hosts()]
         stack.proc.send_signal(signal.SIGHUP)  # local-stack: restart api1, api2, api3 in turn
         stack.expect("rolled", 120)
+        time.sleep(0.5)  # traffic goes on against the new masters
     finally:
         stop.set()
         for worker in workers:
             worker.join(60)
     outcomes = [outcome for run in results for outcome in run]
     bad = [o for o in outcomes if o[0] == "error" or o[1] not in (200, 201)]
+    renewed = [stack.state()["services"][name]["pid"] for name in stack.hosts()]
+    assert all(new != old for new, old in zip(renewed, pids))  # every host has a new master
     assert len(outcomes) > 100 and bad == []
     puts = sum(1 for kind, _ in outcomes if kind == "put")
     assert httpx.get(f"{stack.url}{url}", headers=auth).json()["name"] == str(puts)
@@ -411,7 +415,7 @@ def test_a_killed_host_loses_no_acknowledged_write(stack: Stack, token: str) -> 
     for writer in writers:
         writer.start()
     time.sleep(1.0)
-    victim = stack.state()["services"]["api2"]["pid"]
+    victim = stack.state()["services"]["api2"]["pgid"]
     os.killpg(victim, signal.SIGKILL)  # the master and its workers, mid-load
     killed.set()
     time.sleep(2.0)
