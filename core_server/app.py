@@ -30,6 +30,8 @@ from core_server import tracing
 from core_server.registry import Registry
 from core_server.registry import RegistryError
 from core_server.registry import discover
+from core_server.registry import init_plugin_apps
+from core_server.registry import validate_settings
 from core_server.settings import SETTINGS_BY_KEY
 from core_server.state import ServerState
 
@@ -69,6 +71,7 @@ def create_app(
                         and bool(sources.early("core_server.entry_points")))
     cfg = sources.load({name: p.config} for name, p in registry.plugins.items() if p.config)
     cfg.warnings.extend(dir_warnings)
+    validate_settings(registry, cfg)
 
     app = Flask("core_server")
     app.request_class = errors.ApiRequest
@@ -78,6 +81,8 @@ def create_app(
     for subsystem in SUBSYSTEMS:
         subsystem.init_app(app)
     app.register_blueprint(introspection.blueprint)
+    app.register_blueprint(introspection.tdp_blueprint)
+    init_plugin_apps(registry, app)
     registry.freeze()
     _report(registry, cfg, strict if strict is not None else cfg.get_bool("core_server.strict"))
     return app

@@ -104,6 +104,8 @@ def plugins(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: st
             click.echo(f"  {ext['type']:<24} {ext['id']:<24} {ext['module']}")
         for error in plugin["errors"]:
             click.secho(f"  error: {error}", fg="red")
+        for warning in plugin["warnings"]:
+            click.secho(f"  warning: {warning}", fg="yellow")
 
 
 @main.command()
@@ -151,9 +153,12 @@ def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
         click.echo(f"{click.style('CONFIG', fg='red')} {warning}")
     for plugin in state.registry.plugins.values():
         mark = click.style("ok", fg="green") if not plugin.errors else click.style("FAILED", fg="red")
-        click.echo(f"{mark} {plugin.name} ({len(plugin.extensions)} extensions)")
+        click.echo(f"{mark} {plugin.name} ({plugin.generation}, {len(plugin.extensions)} "
+                   "extensions)")
         for error in plugin.errors:
             click.echo(f"    {error}")
+        for warning in plugin.warnings:
+            click.echo(f"    warning: {warning}")
     sys.exit(1 if state.registry.failed or state.config.warnings else 0)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from core_server import plugin_config
 from core_server import trees
 from core_server.settings import SETTINGS
 from core_server.settings import SETTINGS_BY_KEY
@@ -192,8 +193,9 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from exc
     try:
-        data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        # TDP's workspace config.json carried comments too
+        data = plugin_config.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"config file {file} is not valid {file.suffix[1:].upper()}: {exc}") from exc
     if data is None:
         return {}

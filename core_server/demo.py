@@ -19,7 +19,8 @@ from types import ModuleType
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from core_server.dbview.engines import sqlite_file
+from core_server.dbview import dbviews_of
+from core_server.dbview import sqlite_file
 from core_server.state import state_of
 
 Progress = Callable[[str], None]
@@ -41,7 +42,7 @@ def ensure_demo_data(app: Flask, rows: int | None = None, force: bool = False,
     :returns: the SQLite files and (password-free) database URLs written.
     """
     progress = progress or (lambda message: None)
-    dbv = state_of(app).dbviews
+    dbv = dbviews_of(app)
     count = rows or state_of(app).config.get_int("dbview.demo_rows")
     written: list[str] = []
     for name, entry in sorted(dbv.connectors.items()):

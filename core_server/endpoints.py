@@ -38,6 +38,7 @@ from core_server.openapi import json_content
 from core_server.registry import ENDPOINT
 from core_server.registry import Extension
 from core_server.registry import RegistryError
+from core_server.state import StateKey
 from core_server.state import state_of
 
 PREFIX = "/api/proxy/"
@@ -267,11 +268,16 @@ def openapi_fragment(endpoints: dict[str, ProxyEndpoint]) -> dict[str, Any]:
     return {"paths": paths, "tags": [{"name": "endpoints"}] if paths else []}
 
 
+#: The served endpoints by id (``state.endpoints``).
+ENDPOINTS: StateKey[dict[str, ProxyEndpoint]] = StateKey("endpoints")
+
+
 def init_app(app: Flask) -> None:
     """Mount the namespace and endpoint extensions."""
     state = state_of(app)
     # Factories may read current_app (e.g. their config) while they build the route.
     with app.app_context():
         mount_namespaces(app)
-        state.endpoints = mount_endpoints(app)
-    state.openapi.append(lambda: openapi_fragment(state.endpoints))
+        mounted = mount_endpoints(app)
+    state.put(ENDPOINTS, mounted)
+    state.openapi.append(lambda: openapi_fragment(mounted))

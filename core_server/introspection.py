@@ -1,7 +1,12 @@
-"""``/api/_health``, ``/api/_version``, ``/api/_plugins`` and ``/api/_config``."""
+"""``/api/_health``, ``/api/_version``, ``/api/_plugins`` and ``/api/_config``.
+
+Also TDP 15+'s ``/health`` (``"ok"``) and ``/api/buildInfo.json``, which TDP clients and plugin
+test suites ask.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
 from flask import Blueprint
@@ -14,6 +19,8 @@ from core_server.state import current_state
 from core_server.version import version
 
 blueprint = Blueprint("introspection", __name__, url_prefix="/api")
+#: TDP's liveness route outside ``/api``.
+tdp_blueprint = Blueprint("tdp_health", __name__)
 
 
 @blueprint.get("/_health")
@@ -40,6 +47,26 @@ def version_info() -> Response:
     return json_response({"name": "core_server", "version": version(), "plugins": plugins})
 
 
+@tdp_blueprint.get("/health")
+def tdp_health() -> Response:
+    """TDP's liveness answer: the JSON string ``"ok"`` (never waits on a database)."""
+    return json_response("ok")
+
+
+@blueprint.get("/buildInfo.json")
+def build_info() -> Response:
+    """TDP's build info: name, version, resolved, plugins and the server's requirements."""
+    plugins = [{"name": p.name, "version": p.version, "resolved": p.version}
+               for p in current_state().registry.plugins.values()]
+    try:
+        requirements = [r for r in importlib.metadata.requires("core_server") or []
+                        if "extra ==" not in r]
+    except importlib.metadata.PackageNotFoundError:
+        requirements = []
+    return json_response({"name": "core_server", "version": version(), "resolved": version(),
+                          "plugins": plugins, "dependencies": requirements})
+
+
 @blueprint.get("/_plugins")
 def plugins() -> Response:
     """Every plugin with its extensions, status and errors.
@@ -56,7 +83,8 @@ def plugins() -> Response:
 
 def _summary(plugin: dict[str, Any]) -> dict[str, Any]:
     return {"name": plugin["name"], "version": plugin["version"], "status": plugin["status"],
-            "errors": len(plugin["errors"]),
+            "generation": plugin["generation"], "errors": len(plugin["errors"]),
+            "warnings": len(plugin["warnings"]),
             "extensions": [{"type": e["type"], "id": e["id"]} for e in plugin["extensions"]]}
 
 

@@ -27,8 +27,10 @@ def mount_namespaces(app: Flask) -> None:
                 app.register_blueprint(target, url_prefix=prefix)
             elif isinstance(target, Flask):
                 # TDP namespaces are whole apps; give them our JSON errors too.
-                errors.init_app(target)
-                _share_authentication(app, target)
+                if _MOUNTED not in target.extensions:  # a module-level app already set up
+                    errors.init_app(target)
+                    _share_authentication(app, target)
+                _adopt(app, target)
                 mounted_apps[prefix] = target
             else:
                 raise RegistryError(f"create() returned {type(target).__name__}, "
@@ -44,9 +46,19 @@ _SESSION_SETTINGS = ("SECRET_KEY", "SESSION_COOKIE_NAME", "SESSION_COOKIE_SAMESI
                      "SESSION_COOKIE_SECURE", "PERMANENT_SESSION_LIFETIME")
 
 
+#: Marks a mounted Flask app whose hooks are installed (TDP plugins keep their app in a module,
+#: so the next app of the same process, e.g. in tests, mounts the same object again).
+_MOUNTED = "core_server_mounted"
+
+
 def _share_authentication(app: Flask, target: Flask) -> None:
-    # Requests to a mounted app never pass our hooks; give it our state, session cookie and
+    # Requests to a mounted app never pass our hooks; give it our session cookie and
     # authentication so that security.current_user() and check() work inside it too.
-    target.extensions.setdefault("core_server", app.extensions["core_server"])
-    target.config.update({key: app.config.get(key) for key in _SESSION_SETTINGS})
     target.before_request(authenticate)
+    target.extensions[_MOUNTED] = True
+
+
+def _adopt(app: Flask, target: Flask) -> None:
+    # The state and session settings of the app mounting it (the latest one, if mounted twice).
+    target.extensions["core_server"] = app.extensions["core_server"]
+    target.config.update({key: app.config.get(key) for key in _SESSION_SETTINGS})

@@ -1,10 +1,13 @@
 """The plugin registry: every extension point, plugin discovery and lazy loading.
 
-A plugin is a Python package whose ``__init__.py`` defines ``register(registry)`` (or TDP's
-``phovea(registry)``) and calls ``registry.append(type, id, module, desc)``. Plugins are found
-through the entry-point groups :data:`ENTRY_POINT_GROUPS` and as folders in plugin directories.
-Failures never stop discovery: they are recorded on the :class:`Plugin` and reported by
-``/api/_plugins`` and ``core-server check``.
+A plugin is a Python package that calls ``registry.append(type, id, module, desc)`` from one of
+three plugin API generations (:data:`GENERATIONS`): ``register(registry)`` (ours),
+``phovea(registry)`` (Phovea/TDP up to tdp_core 14, config from ``phovea_config()``) or a class
+with ``register(self, registry)`` (``visyn.plugin``, tdp_core 15+, config defaults from its
+``setting_class``). Plugins are found through the entry-point groups :data:`ENTRY_POINT_GROUPS`
+and as folders in plugin directories. Failures never stop discovery: they are recorded on the
+:class:`Plugin` and reported by ``/api/_plugins`` and ``core-server check``; extension types that
+core_server does not serve are kept and reported as warnings.
 """
 
 from __future__ import annotations
@@ -12,17 +15,21 @@ from __future__ import annotations
 import builtins
 import importlib
 import importlib.metadata
+import inspect
 import json
 import sys
 import traceback
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from core_server import plugin_config
 
 # --- extension types (the hook specification) -------------------------------------------------
 
@@ -53,6 +60,10 @@ JSON_ENCODER = "json-encoder"
 COMMAND = "command"
 """``create() -> click.Command``: an extra ``core-server`` CLI command."""
 
+USER_STORES = "user_stores"
+"""TDP's alias of :data:`SECURITY_PROVIDER` whose ``create()`` returns a TDP/Phovea user store
+(``login(username, extra_fields)``, ``load_from_key(key)``...) or None; adapted by security."""
+
 #: Every extension type with its contract (docs and tests are checked against this table).
 EXTENSION_TYPES: dict[str, str] = {
     name: doc
@@ -75,7 +86,7 @@ ALIASES: dict[str, str] = {
     "tdp-sql-database-extension": DB_CONNECTOR_EXTENSION,
     "mapping_provider": MAPPING_PROVIDER,
     "tdp-mapping-provider": MAPPING_PROVIDER,
-    "user_stores": SECURITY_PROVIDER,
+    USER_STORES: SECURITY_PROVIDER,
 }
 
 #: TDP server-side types that have no meaning here: accepted with a warning so that TDP plugins
@@ -85,8 +96,18 @@ IGNORED_LEGACY_TYPES = frozenset({
     "tdp-plugin-migration", "phovea-server-extension", "after_server_started",
 })
 
-ENTRY_POINT_GROUPS = ("core_server.plugins", "phovea.registry")
+#: Entry-point group -> the plugin API generation it holds.
+GENERATIONS: dict[str, str] = {
+    "core_server.plugins": "core_server",  # register(registry) in a module
+    "phovea.registry": "phovea",  # phovea(registry); config from the phovea.config group
+    "visyn.plugin": "visyn",  # a class: register(self, registry), init_app, setting_class
+}
+ENTRY_POINT_GROUPS = tuple(GENERATIONS)
+#: What visyn plugins' ``append_router`` registers: a FastAPI ``APIRouter`` (not served here).
+FASTAPI_ROUTER = "fastapi_router"
 CONFIG_ENTRY_POINT_GROUP = "phovea.config"
+#: The class name TDP's plugin template gives a visyn plugin in its ``__init__.py``.
+VISYN_CLASS = "VisynPlugin"
 
 
 class RegistryError(Exception):
@@ -102,6 +123,8 @@ class Extension:
     module: str
     desc: dict[str, Any]
     plugin: str
+    #: the type name the plugin used (a TDP alias, e.g. ``user_stores``), if not ``type``
+    alias: str | None = None
     _module: ModuleType | None = field(default=None, repr=False)
 
     def load(self) -> Extension:
@@ -143,6 +166,17 @@ class Plugin:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    #: ``core_server``, ``phovea`` or ``visyn`` (see :data:`GENERATIONS`)
+    generation: str = "core_server"
+    #: a visyn plugin's instance (``init_app(app)``, ``setting_class``); None otherwise
+    instance: Any = field(default=None, repr=False)
+    #: a visyn plugin's ``setting_class`` instance over its merged config section
+    settings: Any = field(default=None, repr=False)
+
+    @property
+    def settings_model(self) -> Any:
+        """A visyn plugin's ``setting_class`` (a pydantic model class), or None."""
+        return getattr(self.instance, "setting_class", None) if self.instance else None
 
     @property
     def status(self) -> str:
@@ -152,7 +186,8 @@ class Plugin:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description for ``/api/_plugins``."""
         return {"name": self.name, "version": self.version, "path": self.path,
-                "source": self.source, "status": self.status, "errors": self.errors,
+                "source": self.source, "generation": self.generation,
+                "status": self.status, "errors": self.errors,
                 "warnings": self.warnings, "extensions": [e.to_dict() for e in self.extensions]}
 
 
@@ -167,9 +202,9 @@ class PluginRegistrar:
         """Register extension ``id`` of ``type`` implemented by ``module`` (``.x`` = relative)."""
         self._registry.add(self._plugin, type, id, module, desc)
 
-    def append_router(self, id: str, module: str, desc: dict[str, Any]) -> None:
-        """TDP helper: a namespace extension."""
-        self.append(NAMESPACE, id, module, desc)
+    def append_router(self, id: str, module: str, desc: dict[str, Any] | None = None) -> None:
+        """TDP's helper (tdp_core 15+): a :data:`FASTAPI_ROUTER` extension."""
+        self.append(FASTAPI_ROUTER, id, module, desc)
 
 
 class Registry:
@@ -188,19 +223,18 @@ class Registry:
         if self.frozen:
             raise RegistryError(f"plugin {plugin.name} registers {type} {id!r} after startup")
         canonical = ALIASES.get(type, type)
-        if canonical in IGNORED_LEGACY_TYPES:
-            plugin.warnings.append(f"extension type {type!r} ({id}) is not used by core_server")
-            return
-        if canonical not in EXTENSION_TYPES:
-            raise RegistryError(f"plugin {plugin.name} registers unknown extension type {type!r} "
-                                f"({id}); known: {', '.join(sorted(EXTENSION_TYPES))}")
-        existing = self._extensions[canonical].get(id)
+        if canonical not in EXTENSION_TYPES:  # kept (listable by its type), never served
+            plugin.warnings.append(f"extension type {type!r} ({id}) is not served by core_server"
+                                   + ("" if canonical in IGNORED_LEGACY_TYPES else
+                                      f"; served types: {', '.join(sorted(EXTENSION_TYPES))}"))
+        existing = self._extensions.setdefault(canonical, {}).get(id)
         if existing is not None:
             raise RegistryError(f"plugin {plugin.name} registers {canonical} {id!r}, which plugin "
                                 f"{existing.plugin} registered already")
         if module.startswith("."):
             module = plugin.name + module
-        ext = Extension(canonical, id, module, dict(desc or {}), plugin.name)
+        ext = Extension(canonical, id, module, dict(desc or {}), plugin.name,
+                        type if type != canonical else None)
         self._extensions[canonical][id] = ext
         plugin.extensions.append(ext)
 
@@ -218,9 +252,10 @@ class Registry:
     # -- queries -------------------------------------------------------------------------------
 
     def list(self, type: str | None = None) -> list[Extension]:
-        """Extensions of ``type`` (aliases accepted) in registration order; all when ``None``."""
+        """Extensions of ``type`` (aliases accepted) in registration order; when ``None``, all
+        of the types core_server serves."""
         if type is None:
-            return [e for exts in self._extensions.values() for e in exts.values()]
+            return [e for t in EXTENSION_TYPES for e in self._extensions[t].values()]
         return list(self._extensions.get(ALIASES.get(type, type), {}).values())
 
     def get(self, type: str, id: str) -> Extension | None:
@@ -243,6 +278,41 @@ class Registry:
             plugin.errors.append(what + _describe(exc))
 
 
+# --- visyn plugins at startup -----------------------------------------------------------------
+
+
+def validate_settings(registry: Registry, config: Mapping[str, Any]) -> None:
+    """Build each visyn plugin's ``setting_class`` over its merged config section.
+
+    Called once the config layers are merged, before any extension is created; a section the
+    model rejects fails the plugin (nothing of it is served).
+    """
+    for plugin in registry.plugins.values():
+        model = plugin.settings_model
+        if model is None or plugin.errors:
+            continue
+        section = config.get(plugin.name) or {}
+        validate = getattr(model, "model_validate", None) or model.parse_obj
+        try:
+            plugin.settings = validate(section)
+        except Exception as exc:  # a pydantic ValidationError names the fields
+            plugin.errors.append(f"settings {model.__name__} of {plugin.name}: {exc}")
+            registry.withdraw(plugin)
+
+
+def init_plugin_apps(registry: Registry, app: Any) -> None:
+    """Call each visyn plugin's ``init_app(app)`` inside an app context; failures are recorded."""
+    for plugin in registry.plugins.values():
+        init = getattr(plugin.instance, "init_app", None)
+        if not callable(init) or plugin.errors:
+            continue
+        try:
+            with app.app_context():
+                init(app)
+        except Exception as exc:  # the plugin is reported failed; the server still starts
+            plugin.errors.append(f"init_app: {_describe(exc)}")
+
+
 # --- discovery --------------------------------------------------------------------------------
 
 
@@ -253,14 +323,16 @@ class _Candidate:
     source: str
     version: str
     load: Callable[[], Any]
-    config: Callable[[], dict[str, Any]] | None = None
+    config: Callable[[], Any] | None = None
+    generation: str = "core_server"
 
 
 def discover(plugins_dirs: Iterable[str | Path] = (), *, entry_points: bool = True) -> Registry:
     """Find plugins through entry points and plugin folders and let each register.
 
-    A plugin found both ways (``pip install -e`` of a folder that is also in a plugins dir) is
-    loaded once.
+    A plugin found both ways (``pip install -e`` of a folder that is also in a plugins dir), or
+    in two entry-point groups, is loaded once: the first found wins (entry points before
+    folders, groups in the order of :data:`ENTRY_POINT_GROUPS`).
     """
     registry = Registry()
     candidates: dict[str, _Candidate] = {}
@@ -274,17 +346,18 @@ def discover(plugins_dirs: Iterable[str | Path] = (), *, entry_points: bool = Tr
 
 def _entry_point_candidates() -> Iterator[_Candidate]:
     configs = {ep.name: ep for ep in importlib.metadata.entry_points(group=CONFIG_ENTRY_POINT_GROUP)}
-    for group in ENTRY_POINT_GROUPS:
+    for group, generation in GENERATIONS.items():
         for ep in importlib.metadata.entry_points(group=group):
             dist = ep.dist
             version = dist.version if dist else "0.0.0"
             config_ep = configs.get(ep.name)
             yield _Candidate(ep.name, ep.value, f"entry-point:{group}", version, ep.load,
-                             _config_loader(config_ep) if config_ep else None)
+                             _config_loader(config_ep) if config_ep else None, generation)
 
 
-def _config_loader(ep: importlib.metadata.EntryPoint) -> Callable[[], dict[str, Any]]:
-    return lambda: dict(ep.load()() or {})
+def _config_loader(ep: importlib.metadata.EntryPoint) -> Callable[[], Any]:
+    # phovea.config names a function returning a dict, the path of a config.json, or None
+    return lambda: ep.load()()
 
 
 def _folder_candidates(plugins_dirs: Iterable[str | Path]) -> Iterator[_Candidate]:
@@ -322,53 +395,74 @@ def _register(registry: Registry, candidate: _Candidate) -> None:
     registry.plugins[plugin.name] = plugin
     try:
         target = candidate.load()
-        plugin.path = str(Path(getattr(target, "__file__", None) or candidate.path).parent) \
-            if isinstance(target, ModuleType) else candidate.path
-        register = _register_function(target)
-        plugin.config = _plugin_config(target, candidate)
+        plugin.path = _plugin_path(target, candidate.path)
+        register, plugin.generation, plugin.instance = _entry(target, candidate.generation)
+        plugin.config = _plugin_config(target, candidate, plugin)
         register(PluginRegistrar(registry, plugin))
     except Exception as exc:  # a broken plugin must not stop the server: record and go on
         plugin.errors.append(_describe(exc))
         registry.withdraw(plugin)
 
 
-def _register_function(target: Any) -> Callable[[PluginRegistrar], Any]:
+def _plugin_path(target: Any, default: str) -> str:
+    module = target if isinstance(target, ModuleType) else inspect.getmodule(target)
+    file = getattr(module, "__file__", None)
+    return str(Path(file).parent) if file else default
+
+
+def _entry(target: Any, generation: str) -> tuple[Callable[[PluginRegistrar], Any], str, Any]:
+    """The register function, the generation and (visyn) the plugin instance of ``target``."""
+    if isinstance(target, type):  # visyn.plugin: a class extending AVisynPlugin
+        instance = target()
+        if not callable(getattr(instance, "register", None)):
+            raise RegistryError(f"plugin class {target.__qualname__} has no register(self, "
+                                "registry)")
+        return instance.register, "visyn", instance
     if isinstance(target, ModuleType):
-        for name in ("register", "phovea"):
+        for name, found in (("register", "core_server"), ("phovea", "phovea")):
             if callable(getattr(target, name, None)):
-                return getattr(target, name)  # type: ignore[no-any-return]
-        raise RegistryError(f"module {target.__name__} defines neither register(registry) "
-                            "nor phovea(registry)")
+                return getattr(target, name), found, None
+        visyn = _visyn_class(target)
+        if visyn is not None:
+            return _entry(visyn, "visyn")
+        raise RegistryError(f"module {target.__name__} defines neither register(registry), "
+                            f"phovea(registry) nor a {VISYN_CLASS} class")
     if callable(target):
-        return target  # type: ignore[no-any-return]
-    raise RegistryError(f"entry point target {target!r} is not a module or function")
+        return target, generation, None
+    raise RegistryError(f"entry point target {target!r} is not a module, function or class")
 
 
-def _plugin_config(target: Any, candidate: _Candidate) -> dict[str, Any]:
+def _visyn_class(module: ModuleType) -> type | None:
+    """A plugin folder of the visyn era: its package defines a class extending AVisynPlugin."""
+    named = getattr(module, VISYN_CLASS, None)
+    if isinstance(named, type):
+        return named
+    for value in vars(module).values():
+        if (isinstance(value, type) and value.__module__ == module.__name__
+                and not inspect.isabstract(value)
+                and any(base.__name__ == "AVisynPlugin" for base in value.__mro__[1:])):
+            return value
+    return None
+
+
+def _plugin_config(target: Any, candidate: _Candidate, plugin: Plugin) -> dict[str, Any]:
+    """The plugin's config defaults: phovea.config, setting_class, phovea_config(), config.json."""
     if candidate.config is not None:
-        return dict(candidate.config() or {})
-    module = target if isinstance(target, ModuleType) else sys.modules.get(
-        getattr(target, "__module__", ""), None)
+        return plugin_config.config_of(candidate.config(),
+                                       f"the phovea.config entry point of {plugin.name}")
+    if plugin.settings_model is not None:
+        try:
+            return plugin_config.model_defaults(plugin.settings_model)
+        except plugin_config.PluginConfigError as exc:  # the config must give them all
+            plugin.warnings.append(str(exc))
+            return {}
+    module = target if isinstance(target, ModuleType) else inspect.getmodule(target)
     if module is None:
         return {}
     if callable(getattr(module, "phovea_config", None)):
-        result = module.phovea_config()
-        if isinstance(result, dict):
-            return result
-        if isinstance(result, (str, Path)):
-            return _read_json(Path(result))
+        return plugin_config.config_of(module.phovea_config(), f"{module.__name__}.phovea_config()")
     file = Path(getattr(module, "__file__", "") or "").parent / "config.json"
-    return _read_json(file) if file.is_file() else {}
-
-
-def _read_json(file: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RegistryError(f"cannot read plugin config {file}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RegistryError(f"plugin config {file} must be a JSON object")
-    return data
+    return plugin_config.read_json(file) if file.is_file() else {}
 
 
 def _describe(exc: BaseException) -> str:

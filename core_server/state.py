@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
-from typing import TYPE_CHECKING
 from typing import Any
+from typing import Generic
+from typing import TypeVar
+from typing import cast
 
 from flask import Flask
 from flask import current_app
@@ -14,36 +16,67 @@ from flask import current_app
 from core_server.config import Config
 from core_server.registry import Registry
 
-if TYPE_CHECKING:  # only for the annotation: security imports this module
-    from core_server.security._state import SecurityState
-
 #: A function that returns OpenAPI ``paths`` (and optionally ``components``) for one subsystem.
 OpenApiContributor = Callable[[], dict[str, Any]]
+T = TypeVar("T")
+
+
+class StateKey(Generic[T]):
+    """The typed key of one subsystem's state on :class:`ServerState`.
+
+    Each subsystem declares its key beside its state class, e.g.
+    ``DBVIEWS: StateKey[DBViews] = StateKey("dbviews")``, and reads ``state.get(DBVIEWS)`` as a
+    ``DBViews``. The key lives with the subsystem so that this module needs no import of any
+    subsystem (they all import this one); aiohttp's ``AppKey`` solves the same problem.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"StateKey({self.name!r})"
 
 
 @dataclass
 class ServerState:
     """Everything one app instance owns: config, registry and each subsystem's state.
 
-    Subsystems set their attribute in their ``init_app`` (``store``, ``dbviews``, ``security``...),
-    add OpenAPI contributors to ``openapi`` and deep health checks (raise when unhealthy) to
-    ``health_checks``.
+    Subsystems :meth:`put` their state in their ``init_app`` under their :class:`StateKey`, add
+    OpenAPI contributors to ``openapi`` and deep health checks (raise when unhealthy) to
+    ``health_checks``. ``state.store``, ``state.dbviews``... (the key's name as an attribute)
+    read the same values for plugins and tests, untyped.
     """
 
     config: Config
     registry: Registry
     openapi: list[OpenApiContributor] = field(default_factory=list)
     health_checks: dict[str, Callable[[], None]] = field(default_factory=dict)
-    store: Any = None
-    dbviews: Any = None
-    security: SecurityState | None = None
-    endpoints: Any = None
-    idtypes: Any = None
+    parts: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def put(self, key: StateKey[T], value: T) -> None:
+        """Keep ``value`` as the state of ``key``'s subsystem."""
+        self.parts[key.name] = value
+
+    def get(self, key: StateKey[T]) -> T:
+        """The state of ``key``'s subsystem; :class:`LookupError` before its ``init_app``."""
+        try:
+            return cast(T, self.parts[key.name])
+        except KeyError:
+            raise LookupError(f"{key.name} is not set up on this app (init_app not run)") from None
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names that are not fields: the subsystems' parts by name
+        try:
+            return self.__dict__["parts"][name]
+        except KeyError:
+            raise AttributeError(f"ServerState has no {name!r}") from None
 
 
 def state_of(app: Flask) -> ServerState:
     """The :class:`ServerState` of ``app``."""
-    return app.extensions["core_server"]  # type: ignore[no-any-return]
+    return cast(ServerState, app.extensions["core_server"])
 
 
 def current_state() -> ServerState:

@@ -25,9 +25,10 @@ class ConfigView(dict[str, Any]):
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self[name]
+            value = self[name]
         except KeyError:
             raise AttributeError(name) from None
+        return ConfigView(value) if isinstance(value, dict) else value
 
 
 def _standalone() -> config_mod.Config:

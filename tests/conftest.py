@@ -15,6 +15,10 @@ from core_server.app import create_app
 from core_server.testing import BACKENDS
 from core_server.testing import fresh_database
 
+# Fixture plugins of the TDP generations carry their own test suites; test_tdp_plugins.py runs
+# them against core_server in a throwaway venv, the main run must not collect them.
+collect_ignore_glob = ["plugins_tdp/*"]
+
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def mydb_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

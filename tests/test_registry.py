@@ -76,8 +76,7 @@ def test_project_folder_layout_is_discovered(tmp_path: Path) -> None:
 @pytest.mark.parametrize("init, message", [
     ("raise ImportError('boom')\n", "ImportError: boom"),
     ("def register(registry):\n    raise ValueError('bad register')\n", "ValueError: bad register"),
-    ("def register(registry):\n    registry.append('no-such-type', 'x', '.x')\n", "unknown extension type"),
-    ("x = 1\n", "neither register(registry) nor phovea(registry)"),
+    ("x = 1\n", "neither register(registry), phovea(registry) nor a VisynPlugin class"),
 ])
 def test_failures_are_recorded_not_raised(tmp_path: Path, init: str, message: str) -> None:
     with temporary_plugin(tmp_path, "brokenplugin", init) as root:

@@ -165,7 +165,8 @@ def test_config_is_admin_only_on_a_server_with_users(client) -> None:
 
 def test_plugins_details_are_for_admins(client) -> None:
     summary = client.get("/api/_plugins").get_json()
-    assert summary and all(set(p) == {"name", "version", "status", "errors", "extensions"}
+    assert summary and all(set(p) == {"name", "version", "status", "generation", "errors",
+                                       "warnings", "extensions"}
                            for p in summary)
     login(client, "admin")
     full = client.get("/api/_plugins").get_json()

@@ -1,6 +1,8 @@
 """SQL views (shared/specs/dbview.md): the TDP builder API and the ``/api/db`` routes.
 
-Plugins import the builder API from here (or from the ``tdp_core.dbview`` shim).
+Plugins import the builder API from here (or from the ``tdp_core.dbview`` shim). The second
+group of names is what the packages above dbview build on: ``core_server.idtypes`` (score views
+reuse the view pipeline and the id tables), ``demo``, ``tdp`` and ``browse``.
 """
 
 from __future__ import annotations
@@ -18,17 +20,40 @@ from core_server.dbview.common import inject_where_clause
 from core_server.dbview.common import limit_offset
 from core_server.dbview.connector import DBConnector
 from core_server.dbview.connector import DBMapping
+from core_server.dbview.engines import Backend
+from core_server.dbview.engines import backend_for
+from core_server.dbview.engines import sqlite_file
+from core_server.dbview.execute import db_errors
+from core_server.dbview.handlers import fetch_all
+from core_server.dbview.handlers import open_view
+from core_server.dbview.handlers import query_info
+from core_server.dbview.idmapping import MAX_ID
+from core_server.dbview.idmapping import NAME_LENGTH
+from core_server.dbview.idmapping import IdMapper
+from core_server.dbview.output import MIMETYPES
+from core_server.dbview.output import encode_body
+from core_server.dbview.params import ViewRequest
+from core_server.dbview.params import parse_sort
 from core_server.dbview.connector import default_agg_score
 from core_server.dbview.routes import blueprint
+from core_server.dbview.service import DBVIEWS
+from core_server.dbview.service import ConnectorEntry
 from core_server.dbview.service import DBViews
 from core_server.dbview.service import TargetHandler
 from core_server.dbview.service import dbviews_of
 from core_server.state import state_of
 
 __all__ = [
-    "DBConnector", "DBMapping", "DBView", "DBViewBuilder", "TargetHandler", "add_common_queries",
-    "default_agg_score", "init_app", "inject_where", "inject_where_clause", "limit_offset",
-    "register_target_handler",
+    # the builder API of plugins
+    "DBConnector", "DBMapping", "DBView", "DBViewBuilder", "add_common_queries",
+    "default_agg_score", "inject_where", "inject_where_clause", "limit_offset",
+    # the app
+    "init_app", "register_target_handler", "dbviews_of", "DBViews", "ConnectorEntry",
+    "TargetHandler",
+    # the pipeline and id tables, for the packages above dbview
+    "Backend", "IdMapper", "MAX_ID", "MIMETYPES", "NAME_LENGTH", "ViewRequest", "backend_for",
+    "db_errors", "encode_body", "fetch_all", "open_view", "parse_sort", "query_info",
+    "sqlite_file",
 ]
 
 
@@ -36,7 +61,7 @@ def init_app(app: Flask) -> None:
     """Create every connector (no database access), mount the routes, add docs and health checks."""
     state = state_of(app)
     dbv = DBViews(state.config)
-    state.dbviews = dbv
+    state.put(DBVIEWS, dbv)
     with app.app_context():  # TDP modules may read phovea_server.config.view() at import
         dbv.load(state.registry)
     app.register_blueprint(blueprint, url_prefix="/api/db")

@@ -8,6 +8,7 @@ from typing import Any
 
 from core_server.dbview.builder import DBView
 from core_server.dbview.builder import DBViewBuilder
+from core_server.settings import parse_duration_ms
 
 AGG_CHOICES = ["min", "max", "avg"]
 
@@ -75,6 +76,8 @@ class DBConnector:
             self.statement_timeout = section.get("statement_timeout")
         if self.statement_timeout_query is None:
             self.statement_timeout_query = section.get("statement_timeout_query")
+        if self.statement_timeout is not None:  # TDP wrote intervals: "'5min'", "30s", 500
+            self.statement_timeout = parse_duration_ms(self.statement_timeout)
         self.engine_options = {**dict(section.get("engine") or {}), **self.engine_options}
 
     def dump(self, name: str) -> dict[str, Any]:

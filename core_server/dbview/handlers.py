@@ -89,7 +89,7 @@ def open_view(dbv: DBViews, connector: str, view: str, values: Values,
 
 def query_info(dbv: DBViews, req: ViewRequest, sql: str) -> Response:
     """``_return_query``: the SQL and bound values instead of rows (if the user may see SQL)."""
-    rule = dbv.config.get_path("dbview.return_query", "admin")
+    rule = dbv.return_query_rule
     if not security.allowed(security.current_user(), rule):
         raise Forbidden("_return_query is not allowed for this user",
                         hint="config dbview.return_query names who may see SQL")

@@ -29,6 +29,7 @@ from core_server.registry import DB_CONNECTOR
 from core_server.registry import DB_CONNECTOR_EXTENSION
 from core_server.registry import Extension
 from core_server.registry import Registry
+from core_server.state import StateKey
 from core_server.state import state_of
 
 log = logging.getLogger("core_server.dbview")
@@ -56,9 +57,11 @@ class DBViews:
         self.config = config
         self.connectors: dict[str, ConnectorEntry] = {}
         self.engines = EngineRegistry()
-        self.strict_filters = bool(config.get_path("dbview.strict_filters", True))
-        self.max_limit: int | None = config.get_path("dbview.max_limit")
-        self.batch_size = int(config.get_path("dbview.batch_size", 1000))
+        self.strict_filters = config.get_bool("dbview.strict_filters")
+        self.max_limit = config.get_optional_int("dbview.max_limit")
+        self.batch_size = config.get_int("dbview.batch_size")
+        self.statement_timeout = config.get_int("core_server.statement_timeout")
+        self.return_query_rule = config.setting("dbview.return_query")
         self._ids: IdMapper | None = None
         self._lock = threading.Lock()
         self.target_handler: TargetHandler | None = None
@@ -123,7 +126,7 @@ class DBViews:
                                      hint="set dburl in its config section (configKey)")
         timeout = base.statement_timeout
         if timeout is None:
-            timeout = self.config.get_path("core_server.statement_timeout")
+            timeout = self.statement_timeout
         return self.engines.get(entry.base, base.dburl, timeout, base.statement_timeout_query,
                                 base.engine_options)
 
@@ -150,7 +153,7 @@ class DBViews:
         if self._ids is None:
             with self._lock:
                 if self._ids is None:
-                    url = str(self.config.get_path("core_server.server_db"))
+                    url = self.config.get_str("core_server.server_db")
                     self._ids = IdMapper(writer_engine(url))
         return self._ids
 
@@ -166,6 +169,10 @@ class DBViews:
             self._ids.engine.dispose()
 
 
+#: Where :func:`core_server.dbview.init_app` keeps the :class:`DBViews`.
+DBVIEWS: StateKey[DBViews] = StateKey("dbviews")
+
+
 def dbviews_of(app: Flask) -> DBViews:
     """The :class:`DBViews` of ``app``."""
-    return state_of(app).dbviews  # type: ignore[no-any-return]
+    return state_of(app).get(DBVIEWS)

@@ -24,6 +24,7 @@ from core_server.docstore.model import Field
 from core_server.docstore.model import SchemaError
 from core_server.docstore.schema import load_schema
 from core_server.docstore.schema import load_yaml
+from core_server.docstore.store import STORE
 from core_server.docstore.store import Store
 from core_server.docstore.transaction import Transaction
 from core_server.registry import DOC_COLLECTION
@@ -39,7 +40,7 @@ log = logging.getLogger("core_server.docstore")
 
 def current_store() -> Store:
     """The :class:`Store` of the app handling the current request."""
-    return current_state().store  # type: ignore[no-any-return]
+    return current_state().get(STORE)
 
 
 def resolve_callable(spec: str) -> Callable[..., Any]:
@@ -75,12 +76,13 @@ def init_app(app: Flask) -> None:
             log.error("doc-collection %s of plugin %s: %s", ext.id, ext.plugin, exc)
             state.registry.record_failure(ext.plugin, ext, exc)
     config = state.config
-    state.store = Store(
-        config.get_path("store.dburl"), collections,
-        max_limit=int(config.get_path("store.max_limit") or 1000),
-        default_limit=int(config.get_path("store.default_limit") or 50),
-        require_if_match=bool(config.get_path("store.require_if_match")),
-        max_batch=int(config.get_path("store.max_batch_ops") or 10000))
+    store = Store(
+        config.get_str("store.dburl"), collections,
+        max_limit=config.get_int("store.max_limit"),
+        default_limit=config.get_int("store.default_limit"),
+        require_if_match=config.get_bool("store.require_if_match"),
+        max_batch=config.get_int("store.max_batch_ops"))
+    state.put(STORE, store)
     app.register_blueprint(routes.blueprint)
-    state.openapi.append(lambda: openapi_doc.paths(state.store))
-    state.health_checks["store"] = meta.health(state.store)
+    state.openapi.append(lambda: openapi_doc.paths(store))
+    state.health_checks["store"] = meta.health(store)

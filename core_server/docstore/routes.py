@@ -28,6 +28,7 @@ from core_server.docstore.validate import validate
 from core_server.encoding import json_response
 from core_server.errors import BadRequest
 from core_server.errors import NotFound
+from core_server.docstore.store import STORE
 from core_server.state import current_state
 from core_server.trees import get_path
 
@@ -35,7 +36,7 @@ blueprint = Blueprint("docstore", __name__, url_prefix="/api/store")
 
 
 def _store() -> Store:
-    return current_state().store  # type: ignore[no-any-return]
+    return current_state().get(STORE)
 
 
 def guard(collection: str, action: str, rule: Any = None) -> security.User:

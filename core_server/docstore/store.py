@@ -35,6 +35,7 @@ from core_server.docstore.model import Collection
 from core_server.docstore.query import Compiler
 from core_server.docstore.tables import Layout
 from core_server.docstore.transaction import Transaction
+from core_server.state import StateKey
 from core_server.errors import ApiError
 from core_server.errors import NotFound
 from core_server.errors import ServiceUnavailable
@@ -251,3 +252,7 @@ def _db_errors() -> Iterator[None]:
 
 def _request_user() -> security.User | None:
     return security.current_user() if has_request_context() else None
+
+
+#: Where :func:`core_server.docstore.init_app` keeps the :class:`Store`.
+STORE: StateKey[Store] = StateKey("store")

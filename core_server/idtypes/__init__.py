@@ -16,6 +16,7 @@ from core_server.idtypes import routes
 from core_server.idtypes import score
 from core_server.idtypes.graph import Edge
 from core_server.idtypes.graph import MappingGraph
+from core_server.idtypes.service import IDTYPES
 from core_server.idtypes.service import IdTypes
 from core_server.state import state_of
 
@@ -25,9 +26,9 @@ __all__ = ["Edge", "IdTypes", "MappingGraph", "init_app"]
 def init_app(app: Flask) -> None:
     """Build the mapping graph (no database access) and mount the routes; after ``dbview``."""
     state = state_of(app)
-    idtypes = IdTypes(state.config, state.dbviews)
+    idtypes = IdTypes(state.config, dbview.dbviews_of(app))
     idtypes.load(state.registry)
-    state.idtypes = idtypes
+    state.put(IDTYPES, idtypes)
     app.register_blueprint(routes.blueprint, url_prefix="/api/idtype")
     app.register_blueprint(score.blueprint, url_prefix="/api/db")
     app.register_blueprint(score.blueprint, url_prefix="/api/tdp/db", name="tdp_idtypes_score")

@@ -13,9 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core_server.dbview.engines import backend_for
-from core_server.dbview.execute import db_errors
-from core_server.dbview.idmapping import IdMapper
+from core_server.dbview import IdMapper
+from core_server.dbview import backend_for
+from core_server.dbview import db_errors
 
 
 class AssignedIds:

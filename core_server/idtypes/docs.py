@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core_server.dbview.idmapping import MAX_ID
-from core_server.dbview.idmapping import NAME_LENGTH
+from core_server.dbview import MAX_ID
+from core_server.dbview import NAME_LENGTH
 from core_server.idtypes.service import IdTypes
 from core_server.openapi import operation
 

@@ -13,9 +13,10 @@ from flask import Response
 from flask import current_app
 
 from core_server import requestlog
-from core_server.dbview.idmapping import MAX_ID
-from core_server.dbview.idmapping import NAME_LENGTH
+from core_server.dbview import MAX_ID
+from core_server.dbview import NAME_LENGTH
 from core_server.encoding import json_response
+from core_server.idtypes.service import IDTYPES
 from core_server.idtypes.service import IdTypes
 from core_server.state import state_of
 from core_server.values import Values
@@ -36,7 +37,7 @@ blueprint = Blueprint("idtypes", __name__)
 
 
 def _idtypes() -> IdTypes:
-    return state_of(current_app).idtypes  # type: ignore[no-any-return]
+    return state_of(current_app).get(IDTYPES)
 
 
 def _one_or_many(idtypes: IdTypes, values: Values) -> tuple[list[Any], bool]:

@@ -19,12 +19,12 @@ from flask import request
 
 from core_server import requestlog
 from core_server import security
-from core_server.dbview import handlers
-from core_server.dbview import output
-from core_server.dbview.params import ViewRequest
-from core_server.dbview.params import parse_sort
+from core_server import dbview
+from core_server.dbview import ViewRequest
+from core_server.dbview import parse_sort
 from core_server.errors import ApiError
 from core_server.errors import BadRequest
+from core_server.idtypes.service import IDTYPES
 from core_server.idtypes.service import IdTypes
 from core_server.state import state_of
 from core_server.values import Values
@@ -44,7 +44,7 @@ def score_response(idtypes: IdTypes, connector: str, view: str, values: Values,
     """
     dbv = idtypes.dbv
     # _sort names the mapped result's columns, checked once the rows are there
-    req = handlers.open_view(dbv, connector, view,
+    req = dbview.open_view(dbv, connector, view,
                              {k: v for k, v in values.items() if k != "_sort"}, fmt)
     source = req.view.idtype
     target = str(first(values, "target") or source or "")
@@ -55,8 +55,8 @@ def score_response(idtypes: IdTypes, connector: str, view: str, values: Values,
     if target != source:
         security.check(f"idtype:{target}", "read")
     if req.options.return_query:
-        return handlers.query_info(dbv, req, req.sql())
-    names, rows = handlers.fetch_all(dbv, req)
+        return dbview.query_info(dbv, req, req.sql())
+    names, rows = dbview.fetch_all(dbv, req)
     if "id" not in names:
         raise ApiError(500, "invalid_view", f"{req.name} has no id column to map",
                        hint="a score view returns the columns id and score")
@@ -92,9 +92,9 @@ def _respond(idtypes: IdTypes, req: ViewRequest, values: Values, names: list[str
         page = [(i, *row) for i, row in zip(ids, page)]
     fmt = req.options.format
     with requestlog.timed("encode"):
-        body = output.encode_body(fmt, names, [page])
+        body = dbview.encode_body(fmt, names, [page])
     requestlog.set_rows(len(page))
-    return Response(body, mimetype=output.MIMETYPES[fmt], headers=headers)
+    return Response(body, mimetype=dbview.MIMETYPES[fmt], headers=headers)
 
 
 def _next_link(values: Values, end: int) -> str:
@@ -106,5 +106,5 @@ def _next_link(values: Values, end: int) -> str:
 @blueprint.route("/<connector>/<view>/score", methods=METHODS)
 def view_score(connector: str, view: str) -> Response:
     """Rows of a (score) view with ``id`` mapped to the ``target`` id type."""
-    idtypes: IdTypes = state_of(current_app).idtypes
+    idtypes = state_of(current_app).get(IDTYPES)
     return score_response(idtypes, connector, view, request_values())

@@ -7,7 +7,7 @@ from typing import Any
 
 from core_server import security
 from core_server.config import Config
-from core_server.dbview.service import DBViews
+from core_server.dbview import DBViews
 from core_server.errors import ApiError
 from core_server.errors import BadRequest
 from core_server.errors import NotFound
@@ -16,6 +16,7 @@ from core_server.idtypes.graph import MappingGraph
 from core_server.idtypes.sources import connector_edges
 from core_server.idtypes.sources import provider_edges
 from core_server.registry import Registry
+from core_server.state import StateKey
 
 
 class IdTypes:
@@ -27,7 +28,7 @@ class IdTypes:
     def __init__(self, config: Config, dbv: DBViews) -> None:
         self.dbv = dbv
         self.graph = MappingGraph()
-        self.max_ids = int(config.get_path("idtypes.max_ids", 1_000_000))
+        self.max_ids = config.get_int("idtypes.max_ids")
         self._assigned: AssignedIds | None = None
 
     def load(self, registry: Registry) -> None:
@@ -126,3 +127,7 @@ class IdTypes:
             merged = list(dict.fromkeys(t for group in targets for t in group))
             result.append({"match": match, "to": merged})
         return result
+
+
+#: Where :func:`core_server.idtypes.init_app` keeps the :class:`IdTypes`.
+IDTYPES: StateKey[IdTypes] = StateKey("idtypes")

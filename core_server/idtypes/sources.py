@@ -8,11 +8,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core_server.dbview.connector import DBMapping
-from core_server.dbview.engines import Backend
-from core_server.dbview.execute import db_errors
-from core_server.dbview.service import ConnectorEntry
-from core_server.dbview.service import DBViews
+from core_server.dbview import Backend
+from core_server.dbview import ConnectorEntry
+from core_server.dbview import DBMapping
+from core_server.dbview import DBViews
+from core_server.dbview import db_errors
 from core_server.errors import ApiError
 from core_server.idtypes.graph import Edge
 from core_server.idtypes.graph import key

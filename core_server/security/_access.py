@@ -14,6 +14,7 @@ from core_server.security._rules import SAFE_METHODS
 from core_server.security._rules import Rule
 from core_server.security._rules import allowed
 from core_server.security._rules import for_action
+from core_server.security._state import SECURITY
 from core_server.security._state import SecurityState
 from core_server.security._users import ADMIN_ROLE
 from core_server.security._users import User
@@ -27,12 +28,9 @@ SERVER_DEFAULT: Any = object()
 def security_state() -> SecurityState:
     """``state.security`` of the current app.
 
-    :raises RuntimeError: before :func:`~core_server.security.init_app` ran.
+    :raises LookupError: before :func:`~core_server.security.init_app` ran.
     """
-    security = current_state().security
-    if security is None:
-        raise RuntimeError("core_server.security.init_app has not run for this app")
-    return security
+    return current_state().get(SECURITY)
 
 
 def check(resource: str, action: str = READ, rule: Rule = None) -> User:

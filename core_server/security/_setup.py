@@ -17,6 +17,7 @@ from core_server.security._routes import blueprint
 from core_server.security._routes import openapi_fragment
 from core_server.security._rules import ResolvedRules
 from core_server.security._rules import validate_rules
+from core_server.security._state import SECURITY
 from core_server.security._state import SecurityState
 from core_server.security._tokens import TokenStore
 from core_server.security._users import load_providers
@@ -33,28 +34,30 @@ def init_app(app: Flask) -> None:
     ``core_server.security`` settings again.
     """
     state = state_of(app)
-    security = state.config.view("core_server").get("security", {})
-    validate_rules(security.get("rules") or {})
+    config = state.config
+    rules = config.get_dict("core_server.security.rules")
+    validate_rules(rules)
     with app.app_context():
-        providers = load_providers(security.get("users") or [], state.registry)
-    tokens = _open_tokens(app, state, security)
-    origins = frozenset(o.rstrip("/").lower() for o in security.get("trusted_origins") or [])
-    resolved = ResolvedRules(security.get("rules") or {}, bool(security.get("anonymous_read")),
-                             bool(security.get("anonymous_write")))
-    state.security = SecurityState(providers, tokens, origins, resolved)
-    if providers and not state.config.get_path("core_server.secret_key"):
+        providers = load_providers(config.get_list("core_server.security.users"), state.registry)
+    tokens = _open_tokens(app, state)
+    origins = frozenset(o.rstrip("/").lower()
+                        for o in config.get_list("core_server.security.trusted_origins"))
+    resolved = ResolvedRules(rules, config.get_bool("core_server.security.anonymous_read"),
+                             config.get_bool("core_server.security.anonymous_write"))
+    state.put(SECURITY, SecurityState(providers, tokens, origins, resolved))
+    if providers and not config.get_optional_str("core_server.secret_key"):
         log.warning("core_server.secret_key is not set: sessions and API tokens end with this "
                     "process")
-    _configure_sessions(app, security)
+    _configure_sessions(app, state)
     app.before_request(authenticate)
     app.register_blueprint(blueprint)
     state.openapi.append(openapi_fragment)
     state.health_checks["server_db"] = tokens.ping
 
 
-def _open_tokens(app: Flask, state: ServerState, security: Mapping[str, Any]) -> TokenStore:
-    tokens = TokenStore(state.config.get_path("core_server.server_db"), app.config["SECRET_KEY"],
-                        security.get("token_max_age") or 30 * 24 * 3600)
+def _open_tokens(app: Flask, state: ServerState) -> TokenStore:
+    tokens = TokenStore(state.config.get_str("core_server.server_db"), app.config["SECRET_KEY"],
+                        state.config.get_int("core_server.security.token_max_age"))
     try:
         tokens.create_table()
     except sa.exc.SQLAlchemyError as exc:  # the server starts; tokens answer 503 until the DB is up
@@ -62,10 +65,11 @@ def _open_tokens(app: Flask, state: ServerState, security: Mapping[str, Any]) ->
     return tokens
 
 
-def _configure_sessions(app: Flask, security: Mapping[str, Any]) -> None:
+def _configure_sessions(app: Flask, state: ServerState) -> None:
+    config = state.config
     app.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE, SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=bool(security.get("cookie_secure")),
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=int(security.get("session_max_age")
-                                                             or 86400)))
+        SESSION_COOKIE_SECURE=config.get_bool("core_server.security.cookie_secure"),
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(
+            seconds=config.get_int("core_server.security.session_max_age")))
     app.session_interface = CookieSessions()

@@ -11,6 +11,7 @@ from core_server.security._rules import ResolvedRules
 from core_server.security._tokens import TokenStore
 from core_server.security._users import User
 from core_server.security._users import as_user
+from core_server.state import StateKey
 
 
 @dataclass
@@ -52,3 +53,7 @@ class SecurityState:
             if user is not None:
                 return user
         return None
+
+
+#: Where :func:`~core_server.security.init_app` keeps the :class:`SecurityState`.
+SECURITY: StateKey[SecurityState] = StateKey("security")

@@ -31,7 +31,9 @@ from werkzeug.security import generate_password_hash
 
 from core_server.config import ConfigError
 from core_server.registry import SECURITY_PROVIDER
+from core_server.registry import USER_STORES
 from core_server.registry import Registry
+from core_server.security._tdpstores import TDPStore
 
 log = logging.getLogger("core_server.security")
 
@@ -176,6 +178,10 @@ def load_providers(config_users: Iterable[Mapping[str, Any]], registry: Registry
     for ext in registry.list(SECURITY_PROVIDER):
         try:
             provider = ext.create()
+            if ext.alias == USER_STORES:  # a TDP store; None when switched off in its config
+                if provider is not None:
+                    providers.append(TDPStore(provider, ext.id))
+                continue
             for method in ("login", "load"):
                 if not callable(getattr(provider, method, None)):
                     raise TypeError(f"create() returned {type(provider).__name__} "

@@ -1,0 +1,1 @@
+"""``visyn_core.server``: re-exports of :mod:`tdp_core.server`."""
