@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask
 
+from core_server import browse
 from core_server import config as config_mod
 from core_server import dbview
 from core_server import docstore
@@ -39,7 +40,7 @@ log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
 SUBSYSTEMS = (encoding, errors, requestlog, metrics, security, endpoints, openapi, dbview,
-              docstore, idtypes, tracing)
+              docstore, idtypes, browse, tracing)
 
 
 def create_app(

@@ -88,6 +88,26 @@ def backend_url(backend: str) -> str | None:
     return os.environ.get(env) if env else None
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say why tests were skipped (grouped by reason) and how to run the database-backed ones."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 \
+            else "skipped"
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if not reasons:
+        return
+    terminalreporter.write_line("skipped: " + "; ".join(
+        f"{count} x {reason}" for reason, count in sorted(reasons.items())))
+    if any(env in reason for reason in reasons for env in _DSN_ENV.values()):
+        terminalreporter.write_line(
+            "  to run them: CORE_SERVER_TEST_PG=postgresql+psycopg://postgres@127.0.0.1:5432/test "
+            "CORE_SERVER_TEST_MYSQL=mysql+pymysql://root@127.0.0.1:3306/test "
+            "(core_server's repository: make test-all uses the local servers)")
+
+
 @contextmanager
 def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
     """Yield the URL of a new empty database namespace on ``backend`` and drop it afterwards.

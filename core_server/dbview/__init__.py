@@ -20,6 +20,7 @@ from core_server.dbview.common import inject_where_clause
 from core_server.dbview.common import limit_offset
 from core_server.dbview.connector import DBConnector
 from core_server.dbview.connector import DBMapping
+from core_server.dbview.connector import default_agg_score
 from core_server.dbview.engines import Backend
 from core_server.dbview.engines import backend_for
 from core_server.dbview.engines import sqlite_file
@@ -34,13 +35,15 @@ from core_server.dbview.output import MIMETYPES
 from core_server.dbview.output import encode_body
 from core_server.dbview.params import ViewRequest
 from core_server.dbview.params import parse_sort
-from core_server.dbview.connector import default_agg_score
+from core_server.dbview.forms import view_inputs
 from core_server.dbview.routes import blueprint
 from core_server.dbview.service import DBVIEWS
 from core_server.dbview.service import ConnectorEntry
 from core_server.dbview.service import DBViews
 from core_server.dbview.service import TargetHandler
 from core_server.dbview.service import dbviews_of
+from core_server.dbview.summary import blueprint as summary_blueprint
+from core_server.dbview.summary import openapi_fragment as summary_openapi
 from core_server.state import state_of
 
 __all__ = [
@@ -53,7 +56,7 @@ __all__ = [
     # the pipeline and id tables, for the packages above dbview
     "Backend", "IdMapper", "MAX_ID", "MIMETYPES", "NAME_LENGTH", "ViewRequest", "backend_for",
     "db_errors", "encode_body", "fetch_all", "open_view", "parse_sort", "query_info",
-    "sqlite_file",
+    "sqlite_file", "view_inputs",
 ]
 
 
@@ -66,7 +69,10 @@ def init_app(app: Flask) -> None:
         dbv.load(state.registry)
     app.register_blueprint(blueprint, url_prefix="/api/db")
     app.register_blueprint(blueprint, url_prefix="/api/tdp/db", name="tdp_db")
+    app.register_blueprint(summary_blueprint, url_prefix="/api/db")
+    app.register_blueprint(summary_blueprint, url_prefix="/api/tdp/db", name="tdp_db_summary")
     state.openapi.append(docs.contributor(dbv))
+    state.openapi.append(summary_openapi)
     for name in dbv.connectors:
         state.health_checks[f"db:{name}"] = partial(dbv.ping, name)
 
