@@ -188,6 +188,18 @@ def test_the_tutorial_is_served_through_nginx_from_postgresql(stack: Stack) -> N
     assert "mytable: 1000 rows" in (stack.workdir / "init.log").read_text()
 
 
+def test_nginx_serves_the_browse_ui_static_files_itself(stack: Stack) -> None:
+    static = REPO / "core_server" / "browse" / "static"
+    name = sorted(p.name for p in static.iterdir() if p.is_file())[0]
+    with httpx.Client(base_url=stack.url, timeout=10) as client:
+        asset = client.get(f"/browse/static/{name}")
+        assert asset.status_code == 200 and asset.content == (static / name).read_bytes()
+        # from disk by nginx: the app would have added its X-Request-Id
+        assert "x-request-id" not in asset.headers and "public" in asset.headers["cache-control"]
+        page = client.get("/browse/")
+        assert page.status_code == 200 and "x-request-id" in page.headers
+
+
 def test_the_proxy_sets_forwarded_headers_and_answers_json_errors(stack: Stack) -> None:
     with httpx.Client(base_url=stack.url, timeout=10) as client:
         spec = client.get("/api/openapi.json", headers={"X-Forwarded-Prefix": "/evil",
