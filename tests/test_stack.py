@@ -259,7 +259,6 @@ def test_a_session_and_a_token_work_on_every_host(stack: Stack) -> None:
         assert httpx.get(f"{url}/api/loggedinas", headers=bearer).status_code == 401
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: logout does not end the session server-side")
 def test_a_logout_on_one_host_ends_the_session_on_all(stack: Stack) -> None:
     hosts = [stack.host_url(name) for name in stack.hosts()]
     with httpx.Client(base_url=hosts[0], timeout=10) as first:

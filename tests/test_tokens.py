@@ -165,8 +165,23 @@ def test_token_of_a_removed_user(tmp_path: Path) -> None:
     config["core_server"].update(secret_key=SECRET,
                                  server_db=app.extensions["core_server"].config.get_path(
                                      "core_server.server_db"))
+    # one worker restarts with the user removed: it revokes their tokens in the server database,
+    # so a worker still running the old config refuses them as well
     restarted = create_app(config, plugins_dirs=[], data_dir=tmp_path / "d", entry_points=False)
-    response = restarted.test_client().get("/api/loggedinas", headers=bearer(token))
+    for worker in (restarted, app):
+        response = worker.test_client().get("/api/loggedinas", headers=bearer(token))
+        assert response.status_code == 401
+        assert response.get_json()["error"]["message"] == "the API token has been revoked"
+
+
+def test_token_of_a_user_removed_in_a_provider(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    client = app.test_client()
+    login(client, "viewer")
+    token = create_token(client)
+    security = app.extensions["core_server"].security
+    security.providers[0]._users.pop("viewer")  # the store forgets the user while running
+    response = app.test_client().get("/api/loggedinas", headers=bearer(token))
     assert response.status_code == 401
     assert "no longer exists" in response.get_json()["error"]["message"]
 
@@ -216,8 +231,10 @@ def test_unreachable_server_db_is_503_and_the_server_starts(tmp_path: Path) -> N
     app = _app(tmp_path, "postgresql+psycopg://nobody@127.0.0.1:9/nodb?connect_timeout=2")
     client = app.test_client()
     assert client.get("/api/_health").status_code == 200
-    login(client, "analyst")  # sessions do not need the database
-    response = client.post("/api/tokens")
+    assert client.get("/api/loggedinas").get_json() == "not_yet_logged_in"  # anonymous: no DB
+    # sessions and login counters live in the server database: logins wait for it
+    response = client.post("/api/login", json={"username": "analyst",
+                                               "password": "analyst-password"})
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "db_unavailable"
     deep = client.get("/api/_health?deep=1")

@@ -1,6 +1,8 @@
 """Authentication of each request (session cookie or Bearer token) and the CSRF check.
 
-A ``before_request`` hook sets ``g.user`` (a :class:`~core_server.security.User`) and ``g.auth``
+The session cookie is signed and names a server-side session (``sid``), which must still be live
+in the server database (:mod:`~core_server.security._sessions`). A ``before_request`` hook sets
+``g.user`` (a :class:`~core_server.security.User`) and ``g.auth``
 (``"session"``, ``"token"``, ``"request"`` or None for anonymous). Cookie-authenticated writes under
 ``/api`` must prove they come from this site: an ``X-CSRF-Token`` header equal to the token of the
 session (returned by ``/api/login`` and ``/api/loggedinas``, and readable by scripts in the
@@ -72,8 +74,8 @@ def authenticate() -> None:
     if scheme.lower() == "bearer":
         g.user, g.auth = _token_user(security, credentials.strip()), "token"
     elif session.get("user"):
-        user = security.load(session["user"])
-        if user is None:  # removed from the user store since the login
+        user = _session_user(security)
+        if user is None:  # ended (logout, password change, removed user) or expired
             session.clear()
         else:
             g.user, g.auth = user, "session"
@@ -82,6 +84,13 @@ def authenticate() -> None:
         if user is not None:
             g.user, g.auth = user, "request"
     check_csrf()
+
+
+def _session_user(security: SecurityState) -> User | None:
+    session_id = session.get("sid")
+    if not isinstance(session_id, str):  # a cookie from before server-side sessions
+        return None
+    return security.session_user(session_id, str(session["user"]))
 
 
 def _token_user(security: SecurityState, token: str) -> User:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint
@@ -28,25 +29,39 @@ from core_server.security._users import ADMIN_ROLE
 from core_server.security._users import User
 from core_server.security._users import current_user
 
-blueprint = Blueprint("auth", __name__, url_prefix="/api")
-
 #: TDP's answer of ``loggedinas`` for anonymous users.
 NOT_LOGGED_IN = "not_yet_logged_in"
 LOGIN_FAILED = "wrong user name or password"
 
+View = Callable[..., Any]
 
-@blueprint.post("/login")
+
+def make_blueprint(guard: Callable[[View], View]) -> Blueprint:
+    """The routes of this module; ``guard`` wraps the login (the app's login throttle)."""
+    blueprint = Blueprint("auth", __name__, url_prefix="/api")
+    blueprint.add_url_rule("/login", view_func=guard(login), methods=["POST"])
+    blueprint.add_url_rule("/logout", view_func=logout, methods=["POST"])
+    blueprint.add_url_rule("/loggedinas", view_func=loggedinas, methods=["GET", "POST"])
+    blueprint.add_url_rule("/tokens", view_func=create_token, methods=["POST"])
+    blueprint.add_url_rule("/tokens", view_func=list_tokens, methods=["GET"])
+    blueprint.add_url_rule("/tokens/<token_id>", view_func=revoke_token, methods=["DELETE"])
+    return blueprint
+
+
 def login() -> Response:
     """Log in with ``username`` and ``password`` (form or JSON); sets the session cookie."""
     name, password = _credentials()
-    user = security_state().login(name, password)
+    security = security_state()
+    user = security.login(name, password)
     if user is None:
         # Unknown user and wrong password answer alike (and take alike long, see _users).
-        hint = None if security_state().has_users else "this server has no users configured"
+        hint = None if security.has_users else "this server has no users configured"
         raise Unauthorized(LOGIN_FAILED, hint=hint)
-    session.clear()
+    session_id = security.sessions.start(user.name, security.credential(user.name))
+    _end_session()  # the one this client had before, if any
     session.permanent = True
     session["user"] = user.name
+    session["sid"] = session_id
     session["csrf"] = secrets.token_urlsafe(32)
     g.user, g.auth = user, "session"
     response = json_response({**user.to_dict(), "csrf_token": session["csrf"],
@@ -72,16 +87,21 @@ def _set_csrf_cookie(response: Response, value: str) -> None:
                         max_age=int(current_app.permanent_session_lifetime.total_seconds()))
 
 
-@blueprint.post("/logout")
 def logout() -> Response:
-    """End the session (API tokens stay valid until revoked)."""
-    session.clear()
+    """End the session in every worker and host (API tokens stay valid until revoked)."""
+    _end_session()
     response = json_response({"message": "logged out"})
     response.delete_cookie(CSRF_COOKIE)
     return response
 
 
-@blueprint.route("/loggedinas", methods=["GET", "POST"])
+def _end_session() -> None:
+    session_id = session.get("sid")
+    if isinstance(session_id, str):
+        security_state().sessions.end(session_id)
+    session.clear()
+
+
 def loggedinas() -> Response:
     """The current user's name and roles, or ``"not_yet_logged_in"`` (as TDP answers)."""
     user = current_user()
@@ -93,7 +113,6 @@ def loggedinas() -> Response:
     return json_response(body)
 
 
-@blueprint.post("/tokens")
 def create_token() -> Response:
     """A new API token for the logged-in user: ``{"token", "id", "expires", "name"}``."""
     user = _logged_in()
@@ -120,7 +139,6 @@ def _token_options(body: Any) -> tuple[str | None, int | None]:
     return name, expires_in
 
 
-@blueprint.get("/tokens")
 def list_tokens() -> Response:
     """The current user's tokens that are not revoked (never the token strings)."""
     user = _logged_in()
@@ -129,7 +147,6 @@ def list_tokens() -> Response:
     return json_response([info.to_dict(now) for info in store.of_user(user.name)])
 
 
-@blueprint.delete("/tokens/<token_id>")
 def revoke_token(token_id: str) -> Response:
     """Revoke one of your tokens (admins: anyone's); 204, or 404 if there is no such token."""
     user = _logged_in()
@@ -157,26 +174,33 @@ def openapi_fragment() -> dict[str, Any]:
     token_body = {"type": "object", "properties": {"name": {"type": "string"},
                                                    "expires_in": {"type": "integer"}}}
     token_id = [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    login_op = operation(
+        "log in; sets the session cookie (429 after too many failed logins)", user, tag=tag,
+        errors=(400, 401, 403, 429, 503),
+        requestBody={"content": {**json_content(creds),
+                                 "application/x-www-form-urlencoded": {"schema": creds}}})
+    login_op["responses"]["429"]["headers"] = {"Retry-After": {
+        "description": "seconds until the login window ends", "schema": {"type": "integer"}}}
     return {
         "paths": {
-            "/api/login": {"post": operation(
-                "log in; sets the session cookie", user, tag=tag, errors=(400, 401, 403),
-                requestBody={"content": {**json_content(creds),
-                                         "application/x-www-form-urlencoded": {"schema": creds}}})},
-            "/api/logout": {"post": operation("end the session", tag=tag, errors=(403,))},
+            "/api/login": {"post": login_op},
+            # 503: the server database (sessions, tokens) cannot be reached
+            "/api/logout": {"post": operation("end the session everywhere", tag=tag,
+                                              errors=(403, 503))},
             "/api/loggedinas": {"get": operation("the current user, or \"not_yet_logged_in\"",
-                                                 {"oneOf": [user, {"type": "string"}]}, tag=tag)},
+                                                 {"oneOf": [user, {"type": "string"}]}, tag=tag,
+                                                 errors=(503,))},
             "/api/tokens": {
                 "get": operation("your API tokens (without secrets)", {"type": "array"},
-                                 tag=tag, errors=(401,)),
+                                 tag=tag, errors=(401, 503)),
                 "post": operation("create an API token", tag=tag, status=201,
-                                  errors=(400, 401, 403),
+                                  errors=(400, 401, 403, 503),
                                   requestBody={"required": False,
                                                "content": json_content(token_body)})},
             "/api/tokens/{token_id}": {"delete": {
                 "summary": "revoke an API token", "tags": [tag], "parameters": token_id,
                 "responses": {"204": {"description": "revoked"},
-                              **error_responses(401, 403, 404)}}},
+                              **error_responses(401, 403, 404, 503)}}},
         },
         "components": {"securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "description": "POST /api/tokens"},

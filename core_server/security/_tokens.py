@@ -9,12 +9,9 @@ itself is never stored: a leaked table cannot be turned into tokens.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import secrets
 import time
 from collections.abc import Callable
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +19,8 @@ import sqlalchemy as sa
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeSerializer
 
-from core_server.errors import ServiceUnavailable
 from core_server.errors import Unauthorized
-
-log = logging.getLogger("core_server.security")
+from core_server.security._serverdb import ServerDb
 
 SALT = "core_server.api-token"
 TABLE_NAME = "core_server_api_tokens"
@@ -70,34 +65,21 @@ class TokenInfo:
 class TokenStore:
     """Issue, verify, list and revoke API tokens.
 
-    :param url: the server database (``core_server.server_db``).
+    :param db: the server database (``core_server.server_db``).
     :param secret_key: the app's secret key (tokens die with it).
     :param max_age: the longest lifetime in seconds (``core_server.security.token_max_age``).
     """
 
-    def __init__(self, url: str, secret_key: str, max_age: int) -> None:
-        self.engine = sa.create_engine(url, pool_pre_ping=True)
-        self.table = _table(sa.MetaData())
+    def __init__(self, db: ServerDb, secret_key: str, max_age: int) -> None:
+        self.db = db
+        self.table = _table(db.metadata)
         self.max_age = int(max_age)
         self.clock: Callable[[], float] = time.time  # tests move time forward instead of sleeping
         self._serializer = URLSafeSerializer(secret_key, salt=SALT)
-        self._ready = False
-
-    def create_table(self) -> None:
-        """Create the table if missing (at startup; retried on first use if the DB was down)."""
-        self.table.create(self.engine, checkfirst=True)
-        self._ready = True
-        # The app may be built before gunicorn forks: carry no open connection into the workers.
-        self.engine.dispose()
-
-    def ping(self) -> None:
-        """Raise unless the server database answers (a deep health check)."""
-        with self.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
 
     def dispose(self) -> None:
-        """Close the pooled connections."""
-        self.engine.dispose()
+        """Close the pooled connections of the server database."""
+        self.db.dispose()
 
     def issue(self, user: str, name: str | None = None,
               expires_in: int | None = None) -> tuple[str, TokenInfo]:
@@ -105,7 +87,7 @@ class TokenStore:
         now = int(self.clock())
         life = self.max_age if expires_in is None else min(int(expires_in), self.max_age)
         info = TokenInfo(secrets.token_hex(16), user, name, now, now + life, None)
-        with self._begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(self.table.insert().values(
                 id=info.id, user_name=user, name=name, created=info.created,
                 expires=info.expires, revoked=None))
@@ -137,8 +119,23 @@ class TokenStore:
         query = (sa.select(self.table).where(self.table.c.user_name == user)
                  .where(self.table.c.revoked.is_(None)).order_by(self.table.c.created,
                                                                   self.table.c.id))
-        with self._begin() as conn:
+        with self.db.begin() as conn:
             return [_info(row) for row in conn.execute(query)]
+
+    def holders(self) -> list[str]:
+        """The users that have tokens which are neither revoked nor expired."""
+        query = (sa.select(self.table.c.user_name).distinct()
+                 .where(self.table.c.revoked.is_(None))
+                 .where(self.table.c.expires > int(self.clock())))
+        with self.db.begin() as conn:
+            return [row.user_name for row in conn.execute(query)]
+
+    def revoke_user(self, user: str) -> int:
+        """Revoke every token of ``user`` (removed from the user stores); how many."""
+        query = (self.table.update().where(self.table.c.user_name == user)
+                 .where(self.table.c.revoked.is_(None)).values(revoked=int(self.clock())))
+        with self.db.begin() as conn:
+            return int(conn.execute(query).rowcount)
 
     def revoke(self, token_id: str, user: str | None) -> bool:
         """Revoke token ``token_id`` (of ``user``; any user's when None); False if not found."""
@@ -146,25 +143,13 @@ class TokenStore:
                  .where(self.table.c.revoked.is_(None)).values(revoked=int(self.clock())))
         if user is not None:
             query = query.where(self.table.c.user_name == user)
-        with self._begin() as conn:
+        with self.db.begin() as conn:
             return bool(conn.execute(query).rowcount)
 
     def _get(self, token_id: str) -> TokenInfo | None:
-        with self._begin() as conn:
+        with self.db.begin() as conn:
             row = conn.execute(sa.select(self.table).where(self.table.c.id == token_id)).first()
         return _info(row) if row is not None else None
-
-    @contextmanager
-    def _begin(self) -> Iterator[sa.Connection]:
-        try:
-            if not self._ready:
-                self.create_table()
-            with self.engine.begin() as conn:
-                yield conn
-        except sa.exc.OperationalError as exc:
-            log.warning("server database unavailable: %s", exc)
-            raise ServiceUnavailable("db_unavailable", "the server database is unavailable",
-                                     hint="check core_server.server_db") from None
 
 
 def _info(row: Any) -> TokenInfo:

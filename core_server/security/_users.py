@@ -6,7 +6,10 @@ A user store (from config, or a ``security-provider`` extension's ``create()``) 
   users and wrong passwords),
 - ``load(name) -> user | None``: the user a session or token names, with current roles,
 - optionally ``load_from_request(request) -> user | None``: trust something the request carries,
-  e.g. a header set by an authenticating reverse proxy.
+  e.g. a header set by an authenticating reverse proxy,
+- optionally ``credential(name) -> str | None``: a short text that changes when the user's
+  password does (a hash of the hash, a "password changed at" stamp); when it differs from the one
+  at login, the user's sessions end (see :mod:`~core_server.security._sessions`).
 
 A returned user is a :class:`User`, or anything with ``name`` and ``roles`` (attributes or mapping
 keys).
@@ -14,6 +17,7 @@ keys).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections import Counter
@@ -131,6 +135,11 @@ class ConfigUserStore:
         """The configured user ``name``."""
         found = self._users.get(name)
         return found[0] if found else None
+
+    def credential(self, name: str) -> str | None:
+        """A fingerprint of the user's password hash: it changes with the password."""
+        found = self._users.get(name)
+        return hashlib.sha256(found[1].encode()).hexdigest() if found else None
 
     def _dummy_hash(self) -> str:
         if self._dummy is None:
