@@ -27,6 +27,7 @@ from core_server import metrics
 from core_server import openapi
 from core_server import requestlog
 from core_server import security
+from core_server import tdp
 from core_server import tracing
 from core_server.registry import Registry
 from core_server.registry import RegistryError
@@ -40,7 +41,7 @@ log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
 SUBSYSTEMS = (encoding, errors, requestlog, metrics, security, endpoints, openapi, dbview,
-              docstore, idtypes, browse, tracing)
+              docstore, idtypes, tdp, browse, tracing)
 
 
 def create_app(

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from typing import NoReturn
@@ -26,6 +27,9 @@ from core_server.demo import ensure_demo_data
 from core_server.health import check_extensions
 from core_server.registry import RegistryError
 from core_server.security import hash_password as make_hash
+from core_server.tdp import MigrationError
+from core_server.tdp import Migrations
+from core_server.tdp import migrations_of
 from core_server.wsgi import run_gunicorn
 
 F = Callable[..., Any]
@@ -48,10 +52,13 @@ def app_options(fn: F) -> F:
 
 
 def build_app(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
-              strict: bool | None) -> Flask:
-    """Create the app, turning config and strict-mode errors into a clean exit 2."""
+              strict: bool | None, config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the app, turning config and strict-mode errors into a clean exit 2.
+
+    :param config: the highest config layer (e.g. settings a command needs).
+    """
     try:
-        return create_app(config_file=config_file, plugins_dirs=list(plugins_dirs) or None,
+        return create_app(config, config_file=config_file, plugins_dirs=list(plugins_dirs) or None,
                           data_dir=data_dir, strict=strict)
     except (ConfigError, RegistryError) as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
@@ -234,7 +241,8 @@ def new_plugin(name: str, directory: str, description: str, author: str) -> None
               help="The plugin project (or package) folder.")
 @click.option("--module", help="Module name inside the package (default: ID).")
 @click.option("--config-key", help="Config section a connector reads dburl from (default: plugin).")
-@click.option("--base", help="db-connector-extension: the connector whose engine it shares.")
+@click.option("--base", help="db-connector-extension: the connector whose engine it shares; "
+              "tdp-sql-database-migration: the connector whose database it migrates.")
 @click.option("--force", is_flag=True, help="Overwrite an existing module file.")
 def add_extension(type: str, id: str, plugin_dir: str, module: str | None,
                   config_key: str | None, base: str | None, force: bool) -> None:
@@ -333,3 +341,120 @@ def _check_nginx(app: Flask) -> None:
     except proxyconf.ProxyConfError as exc:
         _fail(str(exc))
     click.echo("nginx configuration (core-server nginx) is valid", err=True)
+
+
+# --- database migrations of plugins (library code in core_server/tdp/migrations.py) ---------
+
+
+@main.group()
+def db() -> None:
+    """Alembic migrations of plugin databases (tdp-sql-database-migration extensions)."""
+
+
+def _migrations(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
+                strict: bool | None) -> Migrations:
+    # the commands decide what runs: no automatic upgrade while the app is built
+    app = build_app(config_file, plugins_dirs, data_dir, strict,
+                    {"tdp": {"migrations": {"upgrade_at_start": False}}})
+    return migrations_of(app)
+
+
+def _selected(migrations: Migrations, migration_id: str | None) -> list[str]:
+    if migration_id in (None, "all"):
+        return list(migrations.items)
+    try:
+        return [migrations.get(str(migration_id)).id]
+    except MigrationError as exc:
+        _fail(str(exc))
+
+
+def _each(migrations: Migrations, ids: list[str], action: Callable[[str], None]) -> None:
+    failed = 0
+    for migration_id in ids:
+        try:
+            action(migration_id)
+        except MigrationError as exc:
+            failed += 1
+            click.secho(f"error: {exc}", fg="red", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _revisions(heads: list[str]) -> str:
+    return ", ".join(heads) or "(none)"
+
+
+def _move(migrations: Migrations, ids: list[str], verb: str,
+          command: Callable[..., list[str]], revision: str) -> None:
+    def move(migration_id: str) -> None:
+        click.echo(f"{migration_id}: {verb} to {revision}")
+        heads = command(migration_id, revision, progress=lambda line: click.echo(f"  {line}"))
+        click.echo(f"{migration_id}: at {_revisions(heads)}")
+
+    _each(migrations, ids, move)
+
+
+@db.command("list")
+@app_options
+def db_list(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
+            strict: bool | None) -> None:
+    """List the migrations: id, plugin, connector, script folder, autoUpgrade."""
+    migrations = _migrations(config_file, plugins_dirs, data_dir, strict)
+    if not migrations.items:
+        click.echo("no migrations (tdp-sql-database-migration extensions add them)")
+    for item in migrations.items.values():
+        click.echo(f"{item.id} (plugin {item.plugin}) db={item.db_key or 'dbUrl'} "
+                   f"autoUpgrade={str(item.auto_upgrade).lower()} {item.script_location}")
+
+
+@db.command("current")
+@app_options
+@click.argument("migration_id", required=False)
+def db_current(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
+               strict: bool | None, migration_id: str | None) -> None:
+    """Show the revision each database is at, and the head revision of its scripts."""
+    migrations = _migrations(config_file, plugins_dirs, data_dir, strict)
+    _each(migrations, _selected(migrations, migration_id), lambda m: click.echo(
+        f"{m}: {_revisions(migrations.current(m))} (head {_revisions(migrations.heads(m))})"))
+
+
+@db.command("upgrade")
+@app_options
+@click.argument("migration_id", required=False)
+@click.argument("revision", default="head")
+def db_upgrade(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
+               strict: bool | None, migration_id: str | None, revision: str) -> None:
+    """Upgrade one migration (or all) to REVISION (default head)."""
+    migrations = _migrations(config_file, plugins_dirs, data_dir, strict)
+    _move(migrations, _selected(migrations, migration_id), "upgrading", migrations.upgrade,
+          revision)
+
+
+@db.command("downgrade")
+@app_options
+@click.argument("migration_id")
+@click.argument("revision", default="-1")
+def db_downgrade(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
+                 strict: bool | None, migration_id: str, revision: str) -> None:
+    """Downgrade one migration to REVISION (default -1: one step; base: all the way)."""
+    migrations = _migrations(config_file, plugins_dirs, data_dir, strict)
+    _move(migrations, _selected(migrations, migration_id), "downgrading", migrations.downgrade,
+          revision)
+
+
+@db.command("history")
+@app_options
+@click.argument("migration_id", required=False)
+def db_history(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
+               strict: bool | None, migration_id: str | None) -> None:
+    """List the revisions of the scripts, newest first."""
+    migrations = _migrations(config_file, plugins_dirs, data_dir, strict)
+
+    def history(m: str) -> None:
+        click.echo(f"{m}:")
+        for rev in migrations.history(m):
+            head = " (head)" if rev["head"] else ""
+            click.echo(f"  {rev['down_revision'] or '<base>'} -> {rev['revision']}{head}, "
+                       f"{rev['message']}")
+
+    _each(migrations, _selected(migrations, migration_id), history)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core_server.docstore import load_extension
+from core_server.registry import DESC_ONLY_TYPES
 from core_server.registry import DOC_COLLECTION
 from core_server.registry import Registry
 
@@ -10,6 +11,8 @@ from core_server.registry import Registry
 def check_extensions(registry: Registry) -> None:
     """Import every extension's module and resolve its factory; failures go on the plugin."""
     for ext in registry.list():
+        if ext.type in DESC_ONLY_TYPES:  # checked by the tdp subsystem when the app is built
+            continue
         try:
             if ext.type == DOC_COLLECTION:  # a YAML schema has no factory; validate the schema
                 load_extension(ext)

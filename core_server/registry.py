@@ -64,6 +64,18 @@ USER_STORES = "user_stores"
 """TDP's alias of :data:`SECURITY_PROVIDER` whose ``create()`` returns a TDP/Phovea user store
 (``login(username, extra_fields)``, ``load_from_key(key)``...) or None; adapted by security."""
 
+TDP_PROXY = "tdp_proxy"
+"""No module; ``desc = {url, name?, headers?}``: a site fetched by ``/api/tdp/proxy/<id>``."""
+
+TDP_CONFIG_SAFE_KEYS = "tdp-config-safe-keys"
+"""No module; ``desc = {configKey}``: a config key readable at ``/api/tdp/config/<id>``."""
+
+TDP_DB_MIGRATION = "tdp-sql-database-migration"
+"""No module; ``desc = {scriptLocation, dbKey, configKey?, autoUpgrade?}``: alembic migrations."""
+
+#: Types whose extensions are descriptions only (TDP registers them with the module ``''``).
+DESC_ONLY_TYPES = frozenset({TDP_PROXY, TDP_CONFIG_SAFE_KEYS, TDP_DB_MIGRATION})
+
 #: Every extension type with its contract (docs and tests are checked against this table).
 EXTENSION_TYPES: dict[str, str] = {
     name: doc
@@ -77,6 +89,9 @@ EXTENSION_TYPES: dict[str, str] = {
         (MAPPING_PROVIDER, "create() -> iterable of (from, to, fn(ids) -> [[targets]])"),
         (JSON_ENCODER, "create() -> fn(value) -> JSON-able value"),
         (COMMAND, "create() -> click.Command added to core-server"),
+        (TDP_PROXY, "desc {url, name?, headers?}: a site served at /api/tdp/proxy/<id>"),
+        (TDP_CONFIG_SAFE_KEYS, "desc {configKey}: a key readable at /api/tdp/config/<id>"),
+        (TDP_DB_MIGRATION, "desc {scriptLocation, dbKey, configKey?, autoUpgrade?}: alembic"),
     )
 }
 
@@ -92,7 +107,7 @@ ALIASES: dict[str, str] = {
 #: TDP server-side types that have no meaning here: accepted with a warning so that TDP plugins
 #: still load, instead of failing on an extension we would never use.
 IGNORED_LEGACY_TYPES = frozenset({
-    "tdp-sql-database-migration", "tdp-config-safe-keys", "greenifier", "manager",
+    "greenifier", "manager",
     "tdp-plugin-migration", "phovea-server-extension", "after_server_started",
 })
 

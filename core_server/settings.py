@@ -348,6 +348,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("idtypes.max_ids", 1_000_000,
             "most ids one /api/idtype request may map, assign or unmap (400 too_many_ids above)",
             _POSITIVE),
+    # TDP's routes beside /api/tdp/db (core_server/tdp)
+    Setting("tdp.storage.dburl", "${store.dburl}",
+            "database of TDP's named sets and attachments (default: the document store's)"),
+    Setting("tdp.proxy.timeout", 30000,
+            "milliseconds a tdp_proxy answer may take in all, connect and reads included "
+            "(or text: '30s')", Duration(minimum=1)),
+    Setting("tdp.proxy.connect_timeout", 5000,
+            "milliseconds to connect to a tdp_proxy site (or text: '5s')", Duration(minimum=1)),
+    Setting("tdp.proxy.max_bytes", 10 * 1024 * 1024,
+            "largest tdp_proxy answer passed on (502 upstream_too_large above)",
+            ByteSize(minimum=1)),
+    Setting("tdp.migrations.auto_upgrade", True,
+            "autoUpgrade of migrations that do not set it (TDP's tdp_core.migrations.autoUpgrade)"),
+    Setting("tdp.migrations.upgrade_at_start", True,
+            "upgrade the autoUpgrade migrations when the app starts (core-server db does not)"),
+    Setting("tdp.migrations.lock_timeout", 60000,
+            "milliseconds a migration waits for its database lock and for table locks "
+            "(or text: '1min')", Duration(minimum=1)),
+    Setting("tdp.migrations.statement_timeout", 600000,
+            "milliseconds one statement of a migration may run on PostgreSQL and MariaDB "
+            "(or text: '10min')", Duration(minimum=1)),
 )
 #: The declared settings by key.
 SETTINGS_BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}

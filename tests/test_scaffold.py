@@ -36,7 +36,9 @@ EXTENSIONS = [("tdp-sql-database-definition", "scdb", []),
               ("namespace", "scns", []), ("endpoint", "scep", []),
               ("doc-collection", "scnotes", []),
               ("security-provider", "scusers", []), ("mapping-provider", "scmap", []),
-              ("json-encoder", "scjson", []), ("command", "sccmd", [])]
+              ("json-encoder", "scjson", []), ("command", "sccmd", []),
+              ("tdp_proxy", "scsite", []), ("tdp-config-safe-keys", "sckey", []),
+              ("tdp-sql-database-migration", "scmigration", ["--base", "scdb"])]
 
 
 def run(*args: str, cwd: Path,

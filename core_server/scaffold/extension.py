@@ -104,7 +104,8 @@ def add_extension(type: str, id: str, plugin_dir: str | Path = ".", *, module: s
     :param force: overwrite existing module files.
     """
     target = _target(type, id, plugin_dir, module, config_key, base)
-    result = AddedExtension(target.type, target.id, f"{target.name}.{target.module}")
+    module_path = "" if target.type in reg.DESC_ONLY_TYPES else f"{target.name}.{target.module}"
+    result = AddedExtension(target.type, target.id, module_path)
     for suffix, template in _templates(target.type):
         _write(target.package / f"{target.module}{suffix}",
                render_template("extensions", template, target.values()), force, result)
@@ -128,12 +129,21 @@ def _target(type: str, id: str, plugin_dir: str | Path, module: str | None,
     if canonical == reg.DB_CONNECTOR_EXTENSION and not base:
         raise ScaffoldError("a db-connector-extension shares the engine of another connector: "
                             "pass --base <connector id>")
+    if canonical == reg.TDP_DB_MIGRATION and not base:
+        raise ScaffoldError("a tdp-sql-database-migration migrates the database of a "
+                            "connector: pass --base <connector id>")
     package = find_package(plugin_dir)
     return _Target(package, package.name, canonical, id, module,
                    config_key or package.name, base)
 
 
 def _templates(type: str) -> list[tuple[str, str]]:
+    if type == reg.TDP_DB_MIGRATION:  # an alembic folder; the extension itself has no module
+        return [(f"/{name}", f"{type}.{template}") for name, template in (
+            ("env.py", "env.py"), ("script.py.mako", "script.py.mako"),
+            ("versions/0001_initial.py", "initial.py"))]
+    if type in reg.DESC_ONLY_TYPES:
+        return []
     files = [(".py", f"{type}.py")]
     if type == reg.DOC_COLLECTION:
         files.append((".yaml", f"{type}.yaml"))
@@ -147,6 +157,10 @@ def _desc(target: _Target) -> dict[str, Any] | None:
         reg.DB_CONNECTOR_EXTENSION: {"base": target.base},
         reg.NAMESPACE: {"namespace": values["namespace"]},
         reg.ENDPOINT: {"route": values["route"], "methods": ["GET"]},
+        reg.TDP_PROXY: {"name": target.id, "url": "https://example.org/api/{id}"},
+        reg.TDP_CONFIG_SAFE_KEYS: {"configKey": f"{target.config_key}.{target.id}"},
+        reg.TDP_DB_MIGRATION: {"scriptLocation": target.module, "dbKey": target.base,
+                               "autoUpgrade": False},
     }
     return descs.get(target.type)
 
@@ -156,6 +170,7 @@ def _write(path: Path, text: str, force: bool, result: AddedExtension) -> None:
         result.kept.append(path)
         result.notes.append(f"kept the existing {path.name} (--force overwrites it)")
         return
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     result.written.append(path)
 

@@ -101,6 +101,13 @@ def cli_rst() -> list[str]:
         lines += heading(f"``core-server {name}``", "-")
         lines += ["::", ""] + ["   " + line for line in command.get_help(context).splitlines()]
         lines += [""]
+        for sub in sorted(getattr(command, "commands", {})):  # a group: each of its commands
+            child = click.Context(command.commands[sub], info_name=sub, parent=context,
+                                  terminal_width=100, max_content_width=100)
+            lines += heading(f"``core-server {name} {sub}``", "~")
+            lines += ["::", ""] + ["   " + line for line in
+                                   command.commands[sub].get_help(child).splitlines()]
+            lines += [""]
     return lines
 
 

@@ -1,0 +1,1 @@
+"""``tdp_core.dbmigration`` for TDP plugins: their alembic ``env.py`` imports ``.env`` from here."""
