@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core_server import browse
 from core_server import config as config_mod
@@ -21,12 +20,15 @@ from core_server import docstore
 from core_server import encoding
 from core_server import endpoints
 from core_server import errors
+from core_server import forwarded
 from core_server import idtypes
 from core_server import introspection
+from core_server import metrics
 from core_server import openapi
 from core_server import requestlog
 from core_server import security
 from core_server import tdp
+from core_server import tracing
 from core_server.registry import Registry
 from core_server.registry import RegistryError
 from core_server.registry import discover
@@ -38,8 +40,8 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, security, endpoints, openapi, dbview, docstore,
-              idtypes, tdp, browse)
+SUBSYSTEMS = (encoding, errors, requestlog, metrics, security, endpoints, openapi, dbview,
+              docstore, idtypes, tdp, browse, tracing)
 
 
 def create_app(
@@ -136,7 +138,8 @@ def _configure_flask(app: Flask, cfg: config_mod.Config) -> None:
     app.config["JSON_SORT_KEYS"] = False
     proxies = {k: v for k, v in cfg.get_dict("core_server.proxy_fix").items() if v > 0}
     if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, **proxies)  # type: ignore[method-assign]
+        app.wsgi_app = forwarded.TrustedProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, cfg.get_list("core_server.trusted_proxies"), **proxies)
     Path(cfg.get_str("core_server.absoluteDataDir")).mkdir(parents=True, exist_ok=True)
 
 

@@ -15,6 +15,8 @@ import click
 from flask import Flask
 
 from core_server import compose as compose_mod
+from core_server import metrics
+from core_server import proxyconf
 from core_server import scaffold
 from core_server.app import create_app
 from core_server.config import REDACTED
@@ -80,6 +82,8 @@ def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
           strict: bool | None, host: str, port: int, workers: int, debug: bool) -> None:
     """Run the server (development server, or gunicorn with --workers N)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if workers > 1:
+        metrics.enable_multiprocess()  # before the app creates its metrics
     app = build_app(config_file, plugins_dirs, data_dir, strict)
     ensure_demo_data(app, progress=lambda message: click.echo(f"demo data: {message}", err=True))
     click.echo(f"core_server on http://{host}:{port}/api/_plugins "
@@ -258,6 +262,44 @@ def add_extension(type: str, id: str, plugin_dir: str, module: str | None,
 
 @main.command()
 @app_options
+@click.option("--upstream", "upstreams", multiple=True, envvar="NGINX_UPSTREAMS",
+              help="An API host as host:port; repeatable (env NGINX_UPSTREAMS, space-separated; "
+                   "default api:8080).")
+@click.option("--listen", envvar="NGINX_LISTEN", help="nginx's listen address (default 8080).")
+@click.option("--run-dir", envvar="NGINX_RUN_DIR", type=click.Path(file_okay=False),
+              help="Folder for nginx.conf, pid and temp files (default /tmp/core_server-nginx).")
+@click.option("--client-timeout", type=click.IntRange(min=1),
+              help="Seconds a client may pause while sending a request (default 10).")
+@click.option("--upstream-timeout", type=click.IntRange(min=1), envvar="GUNICORN_TIMEOUT",
+              help="Seconds an API host may take (default 120, env GUNICORN_TIMEOUT).")
+@click.option("--access-log", envvar="NGINX_ACCESS_LOG",
+              help="nginx access_log argument, e.g. '/dev/stdout core_server' (default off).")
+@click.option("--print", "print_only", is_flag=True, help="Print the configuration and exit.")
+@click.option("--check", is_flag=True, help="Run nginx -t on the configuration and exit.")
+def nginx(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
+          strict: bool | None, upstreams: tuple[str, ...], listen: str | None,
+          run_dir: str | None, client_timeout: int | None, upstream_timeout: int | None,
+          access_log: str | None, print_only: bool, check: bool) -> None:
+    """Render the nginx configuration for the API hosts and run nginx in the foreground."""
+    app = build_app(config_file, plugins_dirs, data_dir, strict)
+    hosts = tuple(part for item in upstreams for part in item.split()) or None
+    settings = proxyconf.settings_for(
+        app, upstreams=hosts, listen=listen, run_dir=run_dir, client_timeout=client_timeout,
+        upstream_timeout=upstream_timeout, access_log=access_log)
+    try:
+        if print_only:
+            click.echo(proxyconf.render(settings), nl=False)
+        elif check:
+            click.echo(proxyconf.check(settings) or "nginx: the configuration is valid")
+        else:
+            proxyconf.check(settings)
+            proxyconf.exec_nginx(proxyconf.write(settings))
+    except proxyconf.ProxyConfError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@app_options
 @click.option("--output", default="docker-compose.yml", show_default=True,
               type=click.Path(dir_okay=False), help="The merged compose file.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if --output is not up to date.")
@@ -275,6 +317,7 @@ def compose(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: st
         text = compose_mod.render(found)
     except compose_mod.ComposeError as exc:
         _fail(str(exc))
+    _check_nginx(app)
     target = Path(output)
     if check:
         diff = compose_mod.diff(target, text)
@@ -285,6 +328,19 @@ def compose(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: st
         return
     target.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output} from the partials of {', '.join(s.name for s in found)}")
+
+
+def _check_nginx(app: Flask) -> None:
+    """``nginx -t`` on the nginx service's configuration (API hosts stood in by 127.0.0.1)."""
+    if proxyconf.nginx_binary() is None:
+        click.secho("warning: nginx is not installed; its configuration was not checked",
+                    fg="yellow", err=True)
+        return
+    try:
+        proxyconf.check(proxyconf.settings_for(app, upstreams=("127.0.0.1:8080",)))
+    except proxyconf.ProxyConfError as exc:
+        _fail(str(exc))
+    click.echo("nginx configuration (core-server nginx) is valid", err=True)
 
 
 # --- database migrations of plugins (library code in core_server/tdp/migrations.py) ---------

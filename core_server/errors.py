@@ -204,13 +204,16 @@ def _from_http_exception(exc: HTTPException) -> ApiError:
 
 
 def _handle_api_error(exc: ApiError) -> Response:
+    g.error_code = exc.code  # for the metrics (errors by code, statement timeouts, conflicts)
     return error_response(exc)
 
 
 def _handle_http_exception(exc: HTTPException) -> Response | HTTPException:
     if not is_api_request():
         return exc
-    return error_response(_from_http_exception(exc))
+    error = _from_http_exception(exc)
+    g.error_code = error.code
+    return error_response(error)
 
 
 def _handle_unexpected(exc: Exception) -> Response:

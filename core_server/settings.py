@@ -273,6 +273,13 @@ SETTINGS: tuple[Setting, ...] = (
             Str(optional=True)),
     Setting("core_server.proxy_fix", {"x_for": 0, "x_proto": 0, "x_host": 0, "x_prefix": 0},
             "how many proxies' X-Forwarded-* headers to trust (werkzeug ProxyFix)", _PROXY_HOPS),
+    Setting("core_server.metrics", True,
+            "serve Prometheus metrics at /api/_metrics (the proxy does not forward it)"),
+    Setting("core_server.tracing", False,
+            "OpenTelemetry spans per request, SQL statement and mapping (pip install "
+            "core_server[otel])"),
+    Setting("core_server.trusted_proxies", ["127.0.0.1/8", "::1"],
+            "addresses/networks whose X-Forwarded-* headers proxy_fix believes; others' are dropped"),
     Setting("core_server.server_db", "sqlite:///${core_server.absoluteDataDir}/core_server.sqlite",
             "the server's own database (id mapping, API tokens, login sessions, login counters)"),
     Setting("core_server.access_log", True, "write one structured log line per request"),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import socket
 import sys
 import textwrap
 import threading
@@ -356,3 +357,29 @@ def store_app(tmp_path: Path, db_url: str, config: dict[str, Any] | None = None,
             yield app
         finally:
             app.extensions["core_server"].store.dispose()
+
+
+#: What a slow client sends before it stalls: headers cut short, or headers and part of a body.
+SLOW_PARTIALS = (b"GET /api/_health HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+                 b"POST /api/store/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100000\r\n\r\n{")
+
+
+def slow_clients(address: tuple[str, int], count: int, stop: threading.Event) -> None:
+    """Start ``count`` daemon threads that each send part of a request to ``address`` and then
+    one byte a second, never finishing (reconnecting when cut off), until ``stop`` is set.
+
+    Half stall in the headers, half in the body (:data:`SLOW_PARTIALS`).
+    """
+    def hold(partial: bytes) -> None:
+        while not stop.is_set():
+            try:
+                with socket.create_connection(address, timeout=5) as sock:
+                    sock.sendall(partial)
+                    while not stop.wait(1.0):
+                        sock.sendall(b"a")
+            except OSError:  # cut off by a client timeout, or refused: come back
+                stop.wait(0.2)
+
+    for index in range(count):
+        threading.Thread(target=hold, args=(SLOW_PARTIALS[index % 2],), daemon=True).start()

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from core_server import metrics
 from core_server.app import create_app
 
 
@@ -32,4 +33,5 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 def run_gunicorn(app: Flask, *, host: str, port: int, workers: int) -> None:
     """Serve ``app`` with gunicorn (pre-fork: the app is built once, workers share nothing else)."""
     _Gunicorn(app, {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
-                    "threads": 4, "accesslog": None, "timeout": 120}).run()
+                    "threads": 4, "accesslog": None, "timeout": 120,
+                    "child_exit": metrics.child_exit}).run()

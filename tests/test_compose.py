@@ -72,6 +72,18 @@ def test_repo_docker_compose_is_generated_from_the_partials(monkeypatch) -> None
     assert "/api/_health" in " ".join(api["healthcheck"]["test"])
     assert api["depends_on"]["db"]["condition"] == "service_healthy"
     assert api["build"]["dockerfile"] == "deploy/Dockerfile"
+    # db (healthy) -> init (completed) -> api (healthy) -> nginx, the only published port
+    services = merged["services"]
+    assert set(services) >= {"api", "db", "init", "nginx"}
+    assert services["init"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert api["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert services["nginx"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert services["nginx"]["command"][:2] == ["core-server", "nginx"]
+    assert [name for name, s in services.items() if s.get("ports")] == ["nginx"]
+    assert "demo-data" in " ".join(services["init"]["command"])
+    assert services["init"]["environment"]["CORE_SERVER__myserverplugin__dburl"] \
+        == api["environment"]["CORE_SERVER__myserverplugin__dburl"]
+    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
 
 
 def test_check_reports_a_stale_file(tmp_path: Path) -> None:
@@ -122,7 +134,7 @@ networks: {back: {}}
     api = merged["services"]["api"]
     assert api["environment"]["CORE_SERVER__cmpa__dburl"] == "postgresql://db/a"
     assert "CORE_SERVER__store__dburl" in api["environment"]  # the core's entries stay
-    assert set(api["depends_on"]) == {"db", "cache"}
+    assert set(api["depends_on"]) == {"db", "init", "cache"}
     assert merged["services"]["cache"] == {"image": "redis:7"}  # identical in both: fine
     assert set(merged["volumes"]) == {"api_data", "db_data", "cache_data"}
     again = CliRunner().invoke(main, ["compose", "--check", "--output", str(output),

@@ -43,3 +43,20 @@ def test_generic_loader_writes_the_same_rows_everywhere(db_url):
         a = conn.execute(sa.text("SELECT a_id, a_name, a_cat, a_value FROM a ORDER BY a_id"))
         assert [tuple(r) for r in a] == [tuple(r.values()) for r in a_rows_of()]
     engine.dispose()
+
+
+def test_demo_data_goes_into_the_configured_database(runner, tmp_path, db_url):
+    """The compose stack's init service: the tutorial tables land where the connector reads."""
+    import sqlalchemy as sa
+
+    args = ["demo-data", "--data-dir", str(tmp_path / "d"), "--rows", "30"]
+    env = {"CORE_SERVER__myserverplugin__dburl": db_url}
+    first = runner.invoke(main, args, env=env)
+    assert first.exit_code == 0, first.output
+    assert "mytable: 30 rows" in first.output
+    again = runner.invoke(main, args, env=env)
+    assert again.exit_code == 0 and "present" in again.output
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM mytable")).scalar() == 30
+    engine.dispose()

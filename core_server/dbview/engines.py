@@ -22,6 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 
+from core_server import signals
+
 #: sqlite3 VM instructions between two deadline checks (cheap enough, fine enough).
 _SQLITE_PROGRESS_STEPS = 10_000
 #: idle connections a reusing backend keeps per engine (more threads than this use new ones).
@@ -386,6 +388,7 @@ class EngineRegistry:
         with self._lock:
             if key not in self._engines:
                 self._engines[key] = ConnectorEngine(url, timeout_ms, timeout_query, options)
+                signals.engine_created.send(key, engine=self._engines[key].engine)
             return self._engines[key]
 
     def dispose(self) -> None:

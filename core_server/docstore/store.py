@@ -25,6 +25,7 @@ from flask import has_request_context
 from sqlalchemy.engine import Engine
 
 from core_server import security
+from core_server import signals
 from core_server.docstore.dialects import Dialect
 from core_server.docstore.dialects import dialect_for
 from core_server.docstore.dialects import dialect_named
@@ -114,6 +115,7 @@ class Store:
             with self._lock:
                 if self._engine is None:
                     self._engine = _create_engine(self.url)
+                    signals.engine_created.send("store", engine=self._engine)
         return self._engine
 
     @property

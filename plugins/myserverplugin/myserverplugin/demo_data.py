@@ -1,7 +1,9 @@
 """Deterministic demo data of the tutorial: ``mytable``, ``mytable_scores`` and ``a`` in any database.
 
 ``write(url)`` creates (or replaces) the tables at a SQLAlchemy URL; ``core-server demo-data``
-and the first ``core-server serve`` call it for ``_data/mydb.sqlite``, the tests for each backend.
+and the first ``core-server serve`` call it for ``_data/mydb.sqlite`` or, when the connector's
+``dburl`` points at another database (PostgreSQL in docker-compose.yml), for that database when
+``present(url)`` is false; the tests call it for each backend.
 ``a`` is the second id type of the tutorial (tdp_dummy's ``a`` table): ``mytable_scores`` pairs
 mytable rows with the first ``A_IDS`` of its ``A_ROWS`` rows.
 """
@@ -83,6 +85,16 @@ def _insert(conn, table, rows, progress):
             conn.execute(table.insert(), chunk)
         done += len(chunk)
         progress(f'{table.name}: {done} rows')
+
+
+def present(url):
+    """Whether the tutorial tables exist at ``url`` (``core-server demo-data`` skips them then)."""
+    engine = sa.create_engine(url)
+    try:
+        names = set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    return {'mytable', 'mytable_scores', 'a'} <= names
 
 
 def write(url, rows=1000, progress=None):
