@@ -46,9 +46,10 @@ def set_rows(count: int) -> None:
     g.rows = count
 
 
-def _start() -> None:
+def _start(access_log_on: bool = True) -> None:
     ctx = g._get_current_object()  # one context lookup instead of one per attribute
     ctx.start_time = time.perf_counter()
+    ctx.access_log = access_log_on  # a view may switch its own line off
     # the WSGI environ directly: same value as request.headers["X-Request-Id"], less machinery
     incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
     # Echo a sane client id; never reflect arbitrary header text into logs and responses.
@@ -83,8 +84,7 @@ def init_app(app: Flask) -> None:
     enabled = bool(app.config.get("CORE_SERVER_ACCESS_LOG", True))
 
     def start() -> None:
-        g.access_log = enabled  # a view may switch its own line off
-        _start()
+        _start(enabled)
 
     app.before_request(start)
     app.after_request(_finish)

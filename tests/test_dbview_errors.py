@@ -100,8 +100,8 @@ def test_statement_timeout_is_504_and_returns_the_connection(testdb, testdb_app)
     _error(response, 504, "timeout")
     assert elapsed < 0.3 + 0.5
     dbv = testdb_app.extensions["core_server"].dbviews
-    pool = dbv.engine(dbv.connectors["testdb"]).engine.pool
-    assert pool.checkedout() == 0
+    ce = dbv.engine(dbv.connectors["testdb"])
+    assert ce.engine.pool.checkedout() == 0 and ce.lent() == 0
     assert testdb.get("/api/db/testdb/public").get_json() == [{"x": 1}]
     assert _error(testdb.get("/api/db/testdb/slow"), 504, "timeout")
 

@@ -322,6 +322,7 @@ class ConnectorEngine:
         self.backend.errors = (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error)
         self.compiled: dict[Any, Any] = {}
         self._idle: list[Any] = []  # detached DBAPI connections (list.pop/append are atomic)
+        self._lent: set[int] = set()  # ids of the detached connections in use (set ops too)
         self._generation = 0
         if timeout_ms:
             self.backend.install_timeout(self.engine, int(timeout_ms), timeout_query)
@@ -338,28 +339,38 @@ class ConnectorEngine:
         """
         if self.backend.reuse_connections:
             try:
-                return self._idle.pop()
+                conn = self._idle.pop()
             except IndexError:
                 conn = self.engine.raw_connection()
                 conn.detach()  # ours now: closed by checkin when not kept, or by dispose()
                 conn.info["generation"] = self._generation
-                return conn
+            self._lent.add(id(conn))
+            return conn
         return self.engine.raw_connection()
 
-    def checkin(self, conn: Any) -> None:
-        """Return ``conn`` after a read: rolled back and kept idle, or closed/back to the pool."""
+    def checkin(self, conn: Any, reuse: bool = True) -> None:
+        """Return ``conn`` after a read: rolled back and kept idle, or closed/back to the pool.
+
+        :param reuse: False closes a kept connection (e.g. after a failed statement).
+        """
         if not self.backend.reuse_connections:
             conn.close()
             return
+        self._lent.discard(id(conn))
         try:
             conn.rollback()  # what the pool's reset-on-return does
         except Exception:  # noqa: BLE001 - a broken connection is dropped, not reused
             conn.close()
             return
-        if conn.info.get("generation") == self._generation and len(self._idle) < _IDLE_MAX:
+        if reuse and conn.info.get("generation") == self._generation \
+                and len(self._idle) < _IDLE_MAX:
             self._idle.append(conn)
         else:
             conn.close()
+
+    def lent(self) -> int:
+        """Connections handed out and not yet returned: the pool's and the kept ones."""
+        return self.engine.pool.checkedout() + len(self._lent)
 
     def dispose(self) -> None:
         """Close all pooled and idle connections."""

@@ -122,9 +122,14 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
     """
     backend = ce.backend
     statement, params = _driver_call(ce, stmt, binds)
+    # Backends that keep idle connections (SQLite: a local file, no server-side cursor) take
+    # one for streamed reads too: most unbounded requests are small (a single-row filter) and
+    # the pool's checkout/return was ~15 % of them. The stream hands it back when it ends.
+    reuse = not stream or backend.reuse_connections
     with db_errors(backend, where):
-        # no Connection wrapper; bounded reads may reuse an idle connection (SQLite)
-        conn = ce.engine.raw_connection() if stream else ce.checkout()
+        # no Connection wrapper
+        conn = ce.checkout() if reuse else ce.engine.raw_connection()
+    owner = ce if reuse else None
     cursor = None
     try:
         with db_errors(backend, where):
@@ -133,25 +138,27 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
             names = [d[0] for d in cursor.description] if cursor.description else []
             head = list(cursor.fetchmany(head_size)) if names else []
     except BaseException:
-        if stream and cursor is not None:
+        if owner is None and cursor is not None:
             backend.discard(cursor, conn)  # a server-side result may be left unread
         else:
-            conn.close()
+            _close(cursor, conn, owner, reuse=False)  # a failed connection is not kept
         raise
     exhausted = not stream or len(head) < head_size
     if exhausted:
-        _close(cursor, conn, None if stream else ce)
+        _close(cursor, conn, owner)
         return Rows(names, head, iter(()), True)
-    return Rows(names, head, RowStream(conn, cursor, backend, where, batch_size), False)
+    return Rows(names, head, RowStream(conn, cursor, backend, where, batch_size, owner), False)
 
 
-def _close(cursor: Any, conn: Any, ce: ConnectorEngine | None = None) -> None:
-    with suppress(Exception):  # a cursor of a failed transaction may refuse to close
-        cursor.close()
+def _close(cursor: Any, conn: Any, ce: ConnectorEngine | None = None,
+           reuse: bool = True) -> None:
+    if cursor is not None:
+        with suppress(Exception):  # a cursor of a failed transaction may refuse to close
+            cursor.close()
     if ce is None:
         conn.close()  # back to the pool, which rolls back
     else:
-        ce.checkin(conn)
+        ce.checkin(conn, reuse)  # rolled back and kept idle, or closed
 
 
 class RowStream:
@@ -163,14 +170,16 @@ class RowStream:
     instead of leaving the connection, with a pending result, to the garbage collector.
     """
 
-    __slots__ = ("_backend", "_conn", "_cursor", "_open", "_size", "_where")
+    __slots__ = ("_backend", "_conn", "_cursor", "_open", "_owner", "_size", "_where")
 
-    def __init__(self, conn: Any, cursor: Any, backend: Backend, where: str, size: int) -> None:
+    def __init__(self, conn: Any, cursor: Any, backend: Backend, where: str, size: int,
+                 owner: ConnectorEngine | None = None) -> None:
         self._conn = conn
         self._cursor = cursor
         self._backend = backend
         self._where = where
         self._size = size
+        self._owner = owner  # the engine whose idle connections ``conn`` returns to, if any
         self._open = True
 
     def __iter__(self) -> RowStream:
@@ -187,7 +196,7 @@ class RowStream:
             raise
         if not batch:
             self._open = False
-            _close(self._cursor, self._conn)
+            _close(self._cursor, self._conn, self._owner)
             raise StopIteration
         return list(batch)
 
@@ -195,7 +204,10 @@ class RowStream:
         """Release the cursor and connection, discarding unread rows (idempotent)."""
         if self._open:
             self._open = False
-            self._backend.discard(self._cursor, self._conn)
+            if self._owner is not None:  # a local cursor: closing it finalizes the statement
+                _close(self._cursor, self._conn, self._owner)
+            else:
+                self._backend.discard(self._cursor, self._conn)
 
     def __del__(self) -> None:
         with suppress(Exception):  # last resort; the response closes it normally
