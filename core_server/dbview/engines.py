@@ -370,7 +370,8 @@ class ConnectorEngine:
 
     def lent(self) -> int:
         """Connections handed out and not yet returned: the pool's and the kept ones."""
-        return self.engine.pool.checkedout() + len(self._lent)
+        pool: Any = self.engine.pool  # QueuePool and friends count theirs
+        return int(pool.checkedout()) + len(self._lent)
 
     def dispose(self) -> None:
         """Close all pooled and idle connections."""

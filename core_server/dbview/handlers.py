@@ -27,6 +27,7 @@ from core_server import security
 from core_server.dbview import execute
 from core_server.dbview import output
 from core_server.dbview import params
+from core_server.dbview import plans
 from core_server.dbview.builder import DBView
 from core_server.dbview.columns import Columns
 from core_server.dbview.params import ViewRequest
@@ -93,7 +94,7 @@ def open_view(dbv: DBViews, connector: str, view: str, values: Values,
     """
     entry, found, columns = _resolve(dbv, connector, view)
     lenient = request.path.startswith(TDP_PREFIX)
-    return params.view_request(dbv, entry, found, view, values, columns, fmt, lenient)
+    return plans.view_request(dbv, entry, found, view, values, columns, fmt, lenient)
 
 
 def warnings(req: ViewRequest) -> dict[str, str]:

@@ -58,7 +58,9 @@ class CookieSessions(SecureCookieSessionInterface):
 
     def save_session(self, app: Flask, session: Any, response: Any) -> None:
         """Flask's, with the common case (empty, unchanged session, no Vary yet) done directly."""
-        if not session and not session.modified and "Vary" not in response.headers:
+        # Headers' "in" raises and catches a KeyError subclass per miss: scan the few names
+        if not session and not session.modified \
+                and not any(k.lower() == "vary" for k, _ in response.headers.items()):
             if session.accessed:  # what Flask adds in this case, without parsing a HeaderSet
                 response.headers["Vary"] = "Cookie"
             return
