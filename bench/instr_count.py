@@ -24,8 +24,15 @@ sys.path.insert(0, str(BENCH_DIR))
 import perf_micro  # noqa: E402
 
 
-def _serve(target: str, scenario: str, n: int, db: Path, dburl: str | None) -> None:
+def _serve(target: str, scenario: str, n: int, db: Path, dburl: str | None,
+           like_serve: bool) -> None:
     from werkzeug.test import EnvironBuilder
+
+    if like_serve:  # what `core-server serve --workers N` sets up: INFO logs, shared metrics
+        import logging
+
+        logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="instr-metrics-")
 
     path, _ = perf_micro.PATHS[scenario]
     route, _, query = path.partition("?")
@@ -64,16 +71,23 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--db", type=Path, default=BENCH_DIR / "data/db.sqlite")
     parser.add_argument("--dburl")
+    parser.add_argument("--like-serve", action="store_true",
+                        help="core with the access log on and multiprocess metrics, as "
+                             "`core-server serve --workers N` runs it")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        _serve(args.target, args.scenario, args.serve, args.db.resolve(), args.dburl)
+        _serve(args.target, args.scenario, args.serve, args.db.resolve(), args.dburl,
+               args.like_serve)
         return
     base = [sys.executable, __file__, "--target", args.target, "--scenario", args.scenario,
-            "--db", str(args.db.resolve())] + (["--dburl", args.dburl] if args.dburl else [])
+            "--db", str(args.db.resolve())] + (["--dburl", args.dburl] if args.dburl else []) \
+        + (["--like-serve"] if args.like_serve else [])
     one = _count([*base, "--serve", str(args.n)])
     two = _count([*base, "--serve", str(2 * args.n)])
-    print(f"{args.target} {args.scenario}: {(two - one) / args.n:,.0f} instructions/request")
+    like = " (as serve runs it)" if args.like_serve else ""
+    print(f"{args.target} {args.scenario}{like}: {(two - one) / args.n:,.0f} "
+          "instructions/request")
 
 
 if __name__ == "__main__":
