@@ -42,6 +42,7 @@ CORE_PATHS = {
 }
 PATHS = {
     "floor": CORE_PATHS, "floor_pg": CORE_PATHS, "core": CORE_PATHS, "core_pg": CORE_PATHS,
+    "core_t1": CORE_PATHS, "core_pg_t1": CORE_PATHS,
     "datasette": {
         "page": "/db/mytable.json?_shape=array&_size=1000",
         "filtered": "/db/mytable.json?cat=MyCat+2&value__gt=500&_size=100&_shape=array",
@@ -49,7 +50,10 @@ PATHS = {
         "csv": "/db/mytable.csv?_stream=on&_size=max",
     },
 }
-PORT_OFFSETS = {"floor": 10, "floor_pg": 11, "datasette": 20, "core": 30, "core_pg": 31}
+PORT_OFFSETS = {"floor": 10, "floor_pg": 11, "datasette": 20, "core": 30, "core_pg": 31,
+                "core_t1": 32, "core_pg_t1": 33}
+#: variants of core for choosing the worker setup: serve with these extra flags
+VARIANTS = {"_t1": ("--threads", "1")}
 #: the document collections of core's store in the benchmark (as bench/docstore_bench.py)
 STORE_PLUGIN = {
     "__init__.py": '''
@@ -180,10 +184,12 @@ def start_datasette(port: int, db: Path, log_dir: Path) -> Server:
     return _spawn("datasette", port, argv, dict(os.environ), db.parent, log_dir)
 
 
-def start_core(port: int, db: Path, core_dir: Path, log_dir: Path, pg: bool) -> Server:
+def start_core(port: int, db: Path, core_dir: Path, log_dir: Path, pg: bool,
+               name: str = "") -> Server:
     """``core-server serve --workers 2`` over ``db`` (or PostgreSQL), a fresh data dir and a
     store with the benchmark's collection (anonymous writes allowed)."""
-    name = "core_pg" if pg else "core"
+    name = name or ("core_pg" if pg else "core")
+    variant = next((flags for suffix, flags in VARIANTS.items() if name.endswith(suffix)), ())
     tmp = Path(tempfile.mkdtemp(prefix="bench-core-"))
     plugin = tmp / "plugins" / "docbench"
     plugin.mkdir(parents=True)
@@ -191,7 +197,7 @@ def start_core(port: int, db: Path, core_dir: Path, log_dir: Path, pg: bool) -> 
         (plugin / filename).write_text(text)
     sa_pg = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
     argv = [str(core_dir / ".venv/bin/core-server"), "serve", "--workers", CORE_WORKERS,
-            "--host", HOST, "--port", str(port), *CORE_ARGS]
+            "--host", HOST, "--port", str(port), *CORE_ARGS, *variant]
     env = {**os.environ,
            "CORE_SERVER_PLUGINS_DIR": os.pathsep.join([str(core_dir / "plugins"),
                                                        str(tmp / "plugins")]),
@@ -212,7 +218,8 @@ def start(name: str, port_base: int, db: Path, core_dir: Path, log_dir: Path) ->
     elif name == "datasette":
         server = start_datasette(port, db, log_dir)
     else:
-        server = start_core(port, db, core_dir, log_dir, pg=name == "core_pg")
+        server = start_core(port, db, core_dir, log_dir, pg=name.startswith("core_pg"),
+                            name=name)
     try:
         wait_ready(server)
     except BaseException:

@@ -5,6 +5,7 @@ connection with an unread server-side result (MariaDB: pymysql warns "Previous u
 was left incomplete" and reads every remaining row; PostgreSQL: an unclosed named cursor).
 """
 
+import json
 import warnings
 from collections.abc import Iterator
 
@@ -24,7 +25,9 @@ def streaming(db_url: str, app_factory) -> Iterator[tuple[Flask, list[str]]]:
     write(db_url, rows=ROWS)
     app = app_factory(db_url, dbview={"batch_size": BATCH})
     dbv = app.extensions["core_server"].dbviews
-    engine = dbv.engine(dbv.entry("mydb")).engine
+    ce = dbv.engine(dbv.entry("mydb"))
+    ce.backend.probe_rows = 0  # these tests are about streams: no bounded probe first
+    engine = ce.engine
     events: list[str] = []
     for name in ("invalidate", "checkin"):
         sa.event.listen(engine.pool, name, lambda *a, n=name: events.append(n))
@@ -111,3 +114,21 @@ def test_stream_read_to_the_end_returns_connection(streaming):
     assert rows.count(b'"my_id"') == ROWS
     assert _pool(app).checkedout() == 0 and events.count("invalidate") == 0
     _next_request_works(app)
+
+
+def test_small_unbounded_result_is_one_bounded_read(db_url, app_factory):
+    # PostgreSQL and MariaDB probe with a bounded read first (SQLite streams locally): a few
+    # rows come with a Content-Length, a large result is streamed as before
+    write(db_url, rows=ROWS)
+    app = app_factory(db_url, dbview={"batch_size": BATCH})
+    client = app.test_client()
+    few = client.get(f"/api/db/mydb/mytable?_offset={ROWS - 5}&_sort=my_id", buffered=False)
+    assert "Content-Length" in few.headers  # one body: the rows fit the first read
+    assert [r["my_id"] for r in json.loads(b"".join(few.response))] == list(
+        range(ROWS - 4, ROWS + 1))
+    few.close()
+    many = client.get("/api/db/mydb/mytable", buffered=False)
+    assert "Content-Length" not in many.headers
+    assert b"".join(many.response).count(b'"my_id"') == ROWS
+    many.close()
+    assert _pool(app).checkedout() == 0

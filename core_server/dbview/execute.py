@@ -125,7 +125,7 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
     # Backends that keep idle connections (SQLite: a local file, no server-side cursor) take
     # one for streamed reads too: most unbounded requests are small (a single-row filter) and
     # the pool's checkout/return was ~15 % of them. The stream hands it back when it ends.
-    reuse = not stream or backend.reuse_connections
+    reuse = backend.reuse_streams if stream else backend.reuse_connections
     with db_errors(backend, where):
         # no Connection wrapper
         conn = ce.checkout() if reuse else ce.engine.raw_connection()

@@ -160,9 +160,19 @@ def _rows(dbv: DBViews, req: ViewRequest) -> Response:
     sql_limit = options.limit + 1 if options.limit is not None else (cap + 1 if cap else None)
     bounded = sql_limit is not None and (sql_limit <= HEAD_MAX or cap is not None)
     head = sql_limit if bounded and sql_limit is not None else dbv.batch_size
+    # never more than one batch: what does not fit is streamed in batches, as without a probe
+    probe = min(ce.backend.probe_rows, dbv.batch_size) if sql_limit is None else 0
     with requestlog.timed("db"), filter_errors(req):
-        result = execute.run(ce, req.statement(req.rows_sql(ce, sql_limit)), req.parsed.binds,
-                             req.name, head, dbv.batch_size, stream=not bounded)
+        result = None
+        if probe:  # most unbounded reads are small (a filter on a key): try a bounded one
+            found = execute.run(ce, req.statement(req.rows_sql(ce, probe + 1)),
+                                req.parsed.binds, req.name, probe + 1, probe + 1, stream=False)
+            if len(found.head) <= probe:
+                result = found  # that was all of it; larger results are read again, streamed
+        if result is None:
+            result = execute.run(ce, req.statement(req.rows_sql(ce, sql_limit)),
+                                 req.parsed.binds, req.name, head, dbv.batch_size,
+                                 stream=not bounded)
     if cap is not None and len(result.head) > cap:
         result.close()
         raise BadRequest("too_many_rows", f"{req.name} has more than {cap} rows",
