@@ -17,7 +17,9 @@ CREATE_RATIO = 1.5
 #: (label, floor target, core target)
 DATABASES = (("SQLite", "floor", "core"), ("PostgreSQL", "floor_pg", "core_pg"),
              ("SQLite, core with --threads 1", "floor", "core_t1"),
-             ("PostgreSQL, core with --threads 1", "floor_pg", "core_pg_t1"))
+             ("PostgreSQL, core with --threads 1", "floor_pg", "core_pg_t1"),
+             ("SQLite, core with --keepalive 0", "floor", "core_ka0"),
+             ("PostgreSQL, core with --keepalive 0", "floor_pg", "core_pg_ka0"))
 
 
 def summarize_wrk(runs: list[dict[str, Any]]) -> dict[str, Any]:

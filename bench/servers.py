@@ -42,7 +42,8 @@ CORE_PATHS = {
 }
 PATHS = {
     "floor": CORE_PATHS, "floor_pg": CORE_PATHS, "core": CORE_PATHS, "core_pg": CORE_PATHS,
-    "core_t1": CORE_PATHS, "core_pg_t1": CORE_PATHS,
+    "core_t1": CORE_PATHS, "core_pg_t1": CORE_PATHS, "core_ka0": CORE_PATHS,
+    "core_pg_ka0": CORE_PATHS,
     "datasette": {
         "page": "/db/mytable.json?_shape=array&_size=1000",
         "filtered": "/db/mytable.json?cat=MyCat+2&value__gt=500&_size=100&_shape=array",
@@ -51,9 +52,9 @@ PATHS = {
     },
 }
 PORT_OFFSETS = {"floor": 10, "floor_pg": 11, "datasette": 20, "core": 30, "core_pg": 31,
-                "core_t1": 32, "core_pg_t1": 33}
+                "core_t1": 32, "core_pg_t1": 33, "core_ka0": 34, "core_pg_ka0": 35}
 #: variants of core for choosing the worker setup: serve with these extra flags
-VARIANTS = {"_t1": ("--threads", "1")}
+VARIANTS = {"_t1": ("--threads", "1"), "_ka0": ("--keepalive", "0")}
 #: the document collections of core's store in the benchmark (as bench/docstore_bench.py)
 STORE_PLUGIN = {
     "__init__.py": '''

@@ -30,6 +30,7 @@ from core_server.security import hash_password as make_hash
 from core_server.tdp import MigrationError
 from core_server.tdp import Migrations
 from core_server.tdp import migrations_of
+from core_server.wsgi import DEFAULT_KEEPALIVE
 from core_server.wsgi import DEFAULT_THREADS
 from core_server.wsgi import run_gunicorn
 
@@ -81,10 +82,13 @@ def main() -> None:
 @click.option("--threads", default=DEFAULT_THREADS, show_default=True,
               type=click.IntRange(min=1),
               help="Threads per gunicorn worker (1: sync workers, more: gthread).")
+@click.option("--keepalive", default=DEFAULT_KEEPALIVE, show_default=True,
+              type=click.IntRange(min=0),
+              help="Seconds gunicorn keeps an idle connection open (0: one request each).")
 @click.option("--debug", is_flag=True, help="Flask debug mode with reloader (development only).")
 def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
           strict: bool | None, host: str, port: int, workers: int, threads: int,
-          debug: bool) -> None:
+          keepalive: int, debug: bool) -> None:
     """Run the server (development server, or gunicorn with --workers N)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if workers > 1:
@@ -94,7 +98,8 @@ def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
     click.echo(f"core_server on http://{host}:{port}/api/_plugins "
                f"({len(app.extensions['core_server'].registry.plugins)} plugins)", err=True)
     if workers > 1:
-        run_gunicorn(app, host=host, port=port, workers=workers, threads=threads)
+        run_gunicorn(app, host=host, port=port, workers=workers, threads=threads,
+                     keepalive=keepalive)
     else:
         app.run(host=host, port=port, debug=debug, threaded=True)
 
