@@ -409,7 +409,10 @@ class ConnectorEngine:
             return
         self._lent.discard(id(conn))
         try:
-            conn.rollback()  # what the pool's reset-on-return does
+            # what the pool's reset-on-return does; a read left no transaction open on SQLite
+            # and in autocommit (PostgreSQL), so this is mostly a cheap no-op
+            if getattr(conn.dbapi_connection, "in_transaction", True):
+                conn.rollback()
         except Exception:  # noqa: BLE001 - a broken connection is dropped, not reused
             conn.close()
             return

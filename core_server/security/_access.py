@@ -48,8 +48,8 @@ def check(resource: str, action: str = READ, rule: Rule = None) -> User:
     user = current_user()
     if user.has_role(ADMIN_ROLE):
         return user
-    decisive = decisive_rule(resource, action, rule)
-    if allowed(user, decisive, resource):
+    # the same decision as can(), remembered per user unless a callable rule decides
+    if not denied(((resource, rule),), action, user):
         return user
     raise denial(user, f"{resource} ({action})")
 
