@@ -29,9 +29,9 @@ def _serve(target: str, scenario: str, n: int, db: Path, dburl: str | None,
     from werkzeug.test import EnvironBuilder
 
     if like_serve:  # what `core-server serve --workers N` sets up: INFO logs, shared metrics
-        import logging
+        from core_server.cli import configure_logging
 
-        logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
+        configure_logging(open(os.devnull, "w"))  # noqa: SIM115
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="instr-metrics-")
 
     path, _ = perf_micro.PATHS[scenario]

@@ -67,6 +67,12 @@ def build_app(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: 
         sys.exit(2)
 
 
+def configure_logging(stream: Any = None) -> None:
+    """The log lines of ``serve``: INFO and up (the access log too) to stderr (or ``stream``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
+                        stream=stream)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="core_server")
 def main() -> None:
@@ -90,7 +96,7 @@ def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
           strict: bool | None, host: str, port: int, workers: int, threads: int,
           keepalive: int, debug: bool) -> None:
     """Run the server (development server, or gunicorn with --workers N)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     if workers > 1:
         metrics.enable_multiprocess()  # before the app creates its metrics
     app = build_app(config_file, plugins_dirs, data_dir, strict)
