@@ -167,3 +167,35 @@ def test_server_stays_up_for_unrelated_routes(tmp_path, app_factory):
     assert client.get("/api/db/mydb/").status_code == 200
     assert client.get("/api/_health").get_json() == {"status": "ok"}
     assert Path(tmp_path / "missing.sqlite").exists() is False
+
+
+def test_kept_connection_dropped_by_the_server_is_replaced(mydb_url, backend, app_factory):
+    # PostgreSQL keeps its read connections between requests (pinged only after 1 s idle): a
+    # server that ended them right after a request (a restart) costs the client nothing
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    app = app_factory(mydb_url)
+    client = app.test_client()
+    for _ in range(3):
+        assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
+    dbv = app.extensions["core_server"].dbviews
+    ce = dbv.engine(dbv.entry("mydb"))
+    if backend != "postgresql":  # SQLite has no server; MariaDB reads use the pinging pool
+        assert backend == "sqlite" or not ce.backend.reuse_connections
+        return
+    kept = list(ce._idle)
+    assert kept
+    pids = []
+    for conn in kept:  # only this app's own connections: the database is shared
+        cursor = conn.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        pids.append(cursor.fetchone()[0])
+        cursor.close()
+    url = make_url(mydb_url)
+    with psycopg.connect(host=url.host, port=url.port, user=url.username,
+                         dbname=url.database, autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
+    assert client.get("/api/db/mydb/mytable?filter_my_id=5").get_json()[0]["my_id"] == 5

@@ -423,6 +423,16 @@ class ConnectorEngine:
         else:
             conn.close()
 
+    def forget_idle(self) -> None:
+        """Close the kept idle connections (after one turned out to be dropped by the server)."""
+        while self._idle:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                break
+            with suppress(Exception):
+                conn.close()
+
     def lent(self) -> int:
         """Connections handed out and not yet returned: the pool's and the kept ones."""
         pool: Any = self.engine.pool  # QueuePool and friends count theirs

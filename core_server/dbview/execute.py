@@ -126,28 +126,41 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
     # one for streamed reads too: most unbounded requests are small (a single-row filter) and
     # the pool's checkout/return was ~15 % of them. The stream hands it back when it ends.
     reuse = backend.reuse_streams if stream else backend.reuse_connections
-    with db_errors(backend, where):
-        # no Connection wrapper
-        conn = ce.checkout() if reuse else ce.engine.raw_connection()
     owner = ce if reuse else None
-    cursor = None
-    try:
+    for attempt in (1, 2):
         with db_errors(backend, where):
-            cursor = backend.cursor(conn, stream)
-            cursor.execute(statement, params)
-            names = [d[0] for d in cursor.description] if cursor.description else []
-            head = list(cursor.fetchmany(head_size)) if names else []
-    except BaseException:
-        if owner is None and cursor is not None:
-            backend.discard(cursor, conn)  # a server-side result may be left unread
-        else:
-            _close(cursor, conn, owner, reuse=False)  # a failed connection is not kept
-        raise
+            # no Connection wrapper
+            conn = ce.checkout() if reuse else ce.engine.raw_connection()
+        kept = reuse and "returned" in conn.info  # used before: the server may have dropped it
+        cursor = None
+        try:
+            with db_errors(backend, where):
+                cursor = backend.cursor(conn, stream)
+                cursor.execute(statement, params)
+                names = [d[0] for d in cursor.description] if cursor.description else []
+                head = list(cursor.fetchmany(head_size)) if names else []
+            break
+        except BaseException as exc:
+            if owner is None and cursor is not None:
+                backend.discard(cursor, conn)  # a server-side result may be left unread
+            else:
+                _close(cursor, conn, owner, reuse=False)  # a failed connection is not kept
+            # a kept connection that the server closed meanwhile (a restart within the ping
+            # interval): the read is tried once more on a new one, as the pool's pre-ping would
+            if not (attempt == 1 and kept and _lost(backend, exc)):
+                raise
+            ce.forget_idle()  # the other kept ones are most likely gone too
     exhausted = not stream or len(head) < head_size
     if exhausted:
         _close(cursor, conn, owner)
         return Rows(names, head, iter(()), True)
     return Rows(names, head, RowStream(conn, cursor, backend, where, batch_size, owner), False)
+
+
+def _lost(backend: Backend, exc: BaseException) -> bool:
+    cause = exc.__cause__ if isinstance(exc, ApiError) else exc
+    return cause is not None and isinstance(cause, backend.errors) \
+        and (backend.is_unavailable(cause) or type(cause).__name__ == "InterfaceError")
 
 
 def _close(cursor: Any, conn: Any, ce: ConnectorEngine | None = None,
