@@ -14,6 +14,12 @@ from werkzeug.datastructures import MultiDict
 from core_server.errors import ApiError
 from core_server.errors import ApiRequest
 from core_server.errors import BadRequest
+from core_server.values import INT64_MAX
+from core_server.values import InvalidValue
+from core_server.values import Repeated
+from core_server.values import boolean
+from core_server.values import integer
+from core_server.values import shown
 
 #: Reserved query parameters (everything else is a filter on a field).
 RESERVED = frozenset({"_sort", "_limit", "_page", "_offset", "_skip", "_cursor", "_count",
@@ -36,15 +42,8 @@ class ListArgs:
 
 
 def parse_bool(value: Any, name: str) -> bool:
-    """``true/false/1/0`` (or a JSON bool), else 400."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise BadRequest("invalid_value", f"{name} must be true or false, got {value!r}")
+    """A boolean as :func:`core_server.values.boolean` reads it (or a JSON bool), else 400."""
+    return boolean(value, name)
 
 
 def parse_fields(value: Any) -> list[str] | None:
@@ -95,8 +94,10 @@ def _reserved(out: ListArgs, key: str, values: list[str], allowed: frozenset[str
         raise BadRequest("unknown_parameter", f"unknown query parameter {key!r}",
                          hint="reserved: " + ", ".join(sorted(allowed)))
     if len(values) > 1:
-        raise BadRequest("invalid_value", f"query parameter {key!r} is repeated")
+        raise Repeated(key, values)
     value = values[0]
+    if value == "":
+        return  # an empty reserved parameter is an absent one (as _limit= in every route)
     if key == "_sort":
         out.sort = value
     elif key in ("_limit", "_page"):
@@ -158,9 +159,11 @@ def if_match(request: Request, required: bool) -> int | None:
     if header == "*":
         return None
     text = header.removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ApiError(412, "precondition_failed", f"If-Match {header!r} matches no version")
-    return int(text)
+    try:  # one integer reader for every value (ASCII digits, 64 bits: not "²", not 10**30)
+        return integer(text, "If-Match", 1, INT64_MAX)
+    except InvalidValue:
+        raise ApiError(412, "precondition_failed", f"If-Match {shown(header)} matches no "
+                       "version", hint='send If-Match: "<_version>" from the ETag') from None
 
 
 def etag(version: int) -> str:
