@@ -8,6 +8,7 @@ assembled by :mod:`core_server.dbview.sql`. No security check, engine or query h
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -337,7 +338,12 @@ def _parse_replacements(view: DBView, values: Values, parsed: Parsed) -> None:
         if value is None:
             raise BadRequest("missing_argument", f"replacement {name!r} is missing",
                              hint=_replacement_hint(name, valid))
-        parsed.replacements[name] = _validate_replacement(name, text(value, name), valid)
+        value = _validate_replacement(name, text(value, name), valid)
+        if name in paging_replacements(view.query) and not value.isdigit():
+            raise BadRequest("invalid_replacement", f"replacement {name!r} must be an integer "
+                             f">= 0, not {shown(value)}", hint=f"{name} is a LIMIT or OFFSET "
+                             "of the query, which no database takes negative")
+        parsed.replacements[name] = value
 
 
 def is_server_replacement(name: str, view: DBView) -> bool:
@@ -353,6 +359,19 @@ def _replacement_hint(name: str, valid: Any) -> str:
     if isinstance(valid, re.Pattern):
         return f"{name} must match {valid.pattern} and be SQL-inert ({INERT_FORM})"
     return f"{name} may contain letters, digits, '_' and '.'"
+
+
+_PAGING = re.compile(r"\b(?:LIMIT|OFFSET)\s+\{(\w+)\}", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=1024)
+def _paging_names(query: str) -> frozenset[str]:
+    return frozenset(_PAGING.findall(query))
+
+
+def paging_replacements(query: Any) -> frozenset[str]:
+    """The replacements of a view's SQL that stand in a ``LIMIT {x}`` or ``OFFSET {x}``."""
+    return _paging_names(query) if isinstance(query, str) else frozenset()
 
 
 def _validate_replacement(name: str, value: str, valid: Any) -> str:
