@@ -85,6 +85,8 @@ def integer_form(minimum: int = INT64_MIN, maximum: int = INT64_MAX) -> str:
 def _to_int(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # a JSON 174.0 is an integer (as JSON Schema says)
     if not isinstance(value, str) or _INTEGER.fullmatch(value) is None:
         return None
     if len(value.lstrip("+-").lstrip("0")) > _INT64_DIGITS:

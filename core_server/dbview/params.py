@@ -221,8 +221,9 @@ def lookup_values(values: Values) -> tuple[dict[str, list[Any]], int]:
     """Request values of ``/lookup`` with the TDP query/limit/offset arguments filled in."""
     query = get_text(values, "query").lower()
     limit = get_int(values, "limit", 30, minimum=1, maximum=INT64_MAX - 1)
-    # offset + limit + 1 (offset2) is a SQL integer too
-    page = get_int(values, "page", 0, minimum=0, maximum=(INT64_MAX - 1 - limit) // limit)
+    # offset + limit + 1 (offset2) is a SQL integer too: a page beyond that is beyond every
+    # table anyway, so it is read as the last such page (empty) rather than refused
+    page = min(get_int(values, "page", 0, minimum=0), (INT64_MAX - 1 - limit) // limit)
     offset = page * limit
     filled = dict(values)
     filled.update({"query": [f"%{query}%"], "query_end": [f"%{query}"],
@@ -344,6 +345,12 @@ def _parse_replacements(view: DBView, values: Values, parsed: Parsed) -> None:
                              f">= 0, not {shown(value)}", hint=f"{name} is a LIMIT or OFFSET "
                              "of the query, which no database takes negative")
         parsed.replacements[name] = value
+
+
+def counts(view: DBView) -> bool:
+    """Whether ``/count`` of ``view`` can answer (``count_sql`` has a query to count)."""
+    return isinstance(view.queries.get("count"), str) or bool(view.table) or \
+        isinstance(view.query, str)
 
 
 def is_server_replacement(name: str, view: DBView) -> bool:

@@ -192,7 +192,7 @@ def openapi_fragment() -> dict[str, Any]:
         "rows": {"type": "integer"}, "complete": {"type": "boolean"},
         "skipped": {"type": "array", "items": {"type": "string"}},
         "columns": {"type": "object", "additionalProperties": {"type": "object"}}}}
-    return {"paths": {"/api/db/{connector}/{view}/summary": {"get": operation(
+    return {"paths": {"/api/db/{connector}/{view}/summary": {method: operation(
         "column summary: histograms of number columns, counts of categorical ones; the "
         "view's arguments and filter_* parameters apply", schema, tag="db", parameters=path,
-        errors=(400, 401, 403, 404, 503, 504))}}}
+        errors=(400, 401, 403, 404, 503, 504)) for method in ("get", "post")}}}

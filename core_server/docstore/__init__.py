@@ -83,6 +83,7 @@ def init_app(app: Flask) -> None:
         require_if_match=config.get_bool("store.require_if_match"),
         max_batch=config.get_int("store.max_batch_ops"))
     state.put(STORE, store)
+    app.url_map.converters.update(routes.CONVERTERS)
     app.register_blueprint(routes.blueprint)
     state.openapi.append(lambda: openapi_doc.paths(store))
     state.health_checks["store"] = meta.health(store)

@@ -21,13 +21,21 @@ _NAMEDSET = {
         "buddies": {"type": "array", "items": _STRING},
     },
 }
+_TEXT = {"type": "string", "pattern": "^[^\\u0000]*$"}
+#: what permissions.parse accepts: up to four octal digits (744, "0740"), as text or a number
+_PERMISSIONS = {"anyOf": [{"type": "string", "pattern": "^\\s*[0-7]{1,4}\\s*$"}, {
+    "type": "integer", "enum": sorted({int(f"{n:o}") for n in range(8**4)})}]}
+_INPUT = {**{k: _TEXT for k in ("name", "description", "idType", "subTypeKey", "subTypeValue",
+                                "group")},
+          "type": {"type": "integer", "minimum": -2**63, "maximum": 2**63 - 1},
+          "permissions": _PERMISSIONS, "subTypeFromSession": {"type": "boolean"}}
 _FORM = {"content": {
     "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-        **{k: v for k, v in _NAMEDSET["properties"].items()  # type: ignore[attr-defined]
-           if k not in ("id", "creator", "ids", "buddies")},
-        "ids[]": {"type": "array", "items": _STRING}, "buddies[]": {"type": "array",
-                                                                    "items": _STRING}}}},
-    "application/json": {"schema": _NAMEDSET}}}
+        **_INPUT, "ids[]": {"type": "array", "items": _TEXT},
+        "buddies[]": {"type": "array", "items": _TEXT}}}},
+    "application/json": {"schema": {"type": "object", "properties": {
+        **_INPUT, "ids": {"type": "array", "items": _TEXT},
+        "buddies": {"type": "array", "items": _TEXT}}}}}}
 _WRITE_ERRORS = (400, 401, 403, 404, 409, 503)
 
 
