@@ -85,6 +85,11 @@ def _statuses(path: str, method: str, op: dict[str, Any]) -> set[int]:
     return statuses
 
 
+def or_empty(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema``, or the empty text: a query parameter sent empty is read as not sent."""
+    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
 def _no_nul(schema: dict[str, Any]) -> None:
     if schema.get("type") == "string" and not {"pattern", "enum", "format"} & set(schema):
         schema["pattern"] = NO_NUL

@@ -25,7 +25,8 @@ from core_server.testing import users_config
 
 BIN = Path(sys.executable).parent
 SEED = 20261201
-EXAMPLES = os.environ.get("CORE_SERVER_SCHEMATHESIS_EXAMPLES", "5")
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+EXAMPLES = os.environ.get("CORE_SERVER_SCHEMATHESIS_EXAMPLES", "3")
 
 
 def _free_port() -> int:
@@ -78,7 +79,8 @@ def server(tmp_path_factory):
 
 def _schemathesis(base: str, root: Path, name: str, *headers: str) -> None:
     report = root / f"{name}.txt"
-    command = [str(BIN / "st"), "run", f"{base}/api/openapi.json", "--checks", "all",
+    command = [str(BIN / "st"), "--config-file", str(CONFIG), "run",
+               f"{base}/api/openapi.json", "--checks", "all",
                "--max-examples", EXAMPLES, "--seed", str(SEED), "--no-color",
                "--request-timeout", "30", "--workers", "1"]
     for header in headers:
@@ -101,7 +103,8 @@ def test_schemathesis_with_a_token(server) -> None:
         {"username": "admin", "password": password_of("admin")}).encode(),
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(login, timeout=10) as response:
-        cookie = response.headers["Set-Cookie"].split(";", 1)[0]
+        cookie = next(c.split(";", 1)[0] for c in response.headers.get_all("Set-Cookie")
+                      if c.startswith("core_server_session="))
         csrf = json.loads(response.read())["csrf_token"]
     token = _call(f"{base}/api/tokens", {"name": "schemathesis"},
                   {"Cookie": cookie, "X-CSRF-Token": csrf})["token"]

@@ -12,12 +12,14 @@ from typing import Any
 
 from core_server.dbview.builder import DBView
 from core_server.dbview.params import FORMATS
+from core_server.dbview.params import MAX_PAGING
 from core_server.dbview.params import filter_keys
 from core_server.dbview.params import counts
 from core_server.dbview.params import is_server_replacement
 from core_server.dbview.params import paging_replacements
 from core_server.dbview.service import DBViews
 from core_server.openapi import operation
+from core_server.openapi import or_empty
 from core_server.values import INT64_MAX
 
 TAG = "db"
@@ -40,14 +42,15 @@ def _sort_schema(columns: dict[str, Any]) -> dict[str, Any]:
     return {"type": "string", "pattern": f"^(?:{item})?(?:,(?:{item})?)*$"}
 
 
-def _options(columns: dict[str, Any]) -> list[dict[str, Any]]:
+def _options(columns: dict[str, Any], max_limit: int | None) -> list[dict[str, Any]]:
     return [
         _query_param("_format", {"type": "string", "enum": [*FORMATS, ""]},
                      "output format (empty: json)"),
-        _query_param("_limit", {"type": "integer", "minimum": 0, "maximum": INT64_MAX - 1},
+        _query_param("_limit", or_empty({"type": "integer", "minimum": 0,
+                                         "maximum": max_limit or MAX_PAGING}),
                      "page size (Link rel=next)"),
-        _query_param("_offset", {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
-                     "rows to skip"),
+        _query_param("_offset", or_empty({"type": "integer", "minimum": 0,
+                                          "maximum": MAX_PAGING}), "rows to skip"),
         _query_param("_sort", _sort_schema(columns), "col,-col,+col over declared columns"),
         _query_param("_return_query", {"type": "boolean"}, "return the SQL (privileged users)"),
         _query_param("_assignids", {"type": "boolean"}, "force _id assignment"),
@@ -61,7 +64,8 @@ def _replacement_schema(valid: Any, paging: bool = False) -> dict[str, Any]:
     if isinstance(valid, (list, tuple, set, frozenset)):
         return {"type": "string", "enum": [str(v) for v in valid]}
     if valid is int:  # in a LIMIT or OFFSET: not negative (params.paging_replacements)
-        return {**_INT64, "minimum": 0} if paging else dict(_INT64)
+        return {"type": "integer", "minimum": 0, "maximum": MAX_PAGING} if paging \
+            else dict(_INT64)
     if valid is float:
         return {"type": "number"}
     if isinstance(valid, re.Pattern):
@@ -146,9 +150,13 @@ _TEXT_TYPES = ("text/csv", "text/tab-separated-values", "application/x-ndjson")
 
 
 def _rows_operation(summary: str, view: DBView, columns: dict[str, Any],
-                    params: list[dict[str, Any]], operation_id: str) -> dict[str, Any]:
-    op = operation(summary, _row_schema(view, columns), tag=TAG,
-                   parameters=params + _options(columns),
+                    params: list[dict[str, Any]], operation_id: str,
+                    max_limit: int | None) -> dict[str, Any]:
+    # _return_query=true (privileged users): the SQL and its arguments instead of rows
+    query = {"type": "object", "required": ["query"], "properties": {
+        "query": {"type": "string"}, "args": {"type": "object"}}}
+    op = operation(summary, {"oneOf": [_row_schema(view, columns), query]}, tag=TAG,
+                   parameters=params + _options(columns, max_limit),
                    errors=_COMMON_ERRORS, operationId=operation_id)
     for mimetype in _TEXT_TYPES:
         op["responses"]["200"]["content"][mimetype] = {"schema": {"type": "string"}}
@@ -164,7 +172,7 @@ def _lookup_operation(name: str, params: list[dict[str, Any]]) -> dict[str, Any]
                          _query_param("query", {"type": "string"}),
                          _query_param("page", {**_INT64, "minimum": 0}),
                          _query_param("limit", {**_INT64, "minimum": 1,
-                                                "maximum": INT64_MAX - 1})])
+                                                "maximum": MAX_PAGING - 1})])
 
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
@@ -182,14 +190,16 @@ _WARNING = {"Warning": {"description": "under /api/tdp/db: filter keys the view 
 
 
 def _view_paths(connector: str, name: str, view: DBView, columns: dict[str, Any],
-                agg_view: DBView | None = None) -> dict[str, Any]:
+                agg_view: DBView | None = None, max_limit: int | None = None
+                ) -> dict[str, Any]:
     base = f"/api/db/{connector}/{name}"
     params = _view_parameters(view, columns, agg_view)
     summary = view.summary or view.description or f"view {name} of {connector}"
     paths = {
-        base: {"get": _rows_operation(summary, view, columns, params, f"get_{connector}_{name}"),
+        base: {"get": _rows_operation(summary, view, columns, params, f"get_{connector}_{name}",
+                                      max_limit),
                "post": _rows_operation(summary + " (parameters as form or JSON body)", view,
-                                       columns, params, f"post_{connector}_{name}")},
+                                       columns, params, f"post_{connector}_{name}", max_limit)},
         f"{base}/desc": _get_and_post(operation(f"description of {name} (TDP's fields)",
                                                 DESC_SCHEMA, tag=TAG,
                                                 errors=(401, 403, 404, 503))),
@@ -229,7 +239,7 @@ def contributor(dbv: DBViews) -> Callable[[], dict[str, Any]]:
                 if not view.is_private:
                     columns = dbv.known_columns(entry, view)
                     paths.update(_view_paths(connector, name, view, columns,
-                                             entry.connector.agg_score))
+                                             entry.connector.agg_score, dbv.max_limit))
         return {"paths": paths, "tags": [{"name": TAG, "description": "SQL views"}]}
 
     return contribute

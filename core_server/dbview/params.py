@@ -28,7 +28,6 @@ from core_server.dbview.service import ConnectorEntry
 from core_server.dbview.service import DBViews
 from core_server.errors import ApiError
 from core_server.errors import BadRequest
-from core_server.values import INT64_MAX
 from core_server.values import InvalidValue
 from core_server.values import Values
 from core_server.values import boolean
@@ -179,8 +178,8 @@ def parse_options(values: Values, columns: Mapping[str, Any] | None, fmt: str | 
     if options.format not in FORMATS:
         raise InvalidValue("_format", options.format, "one of: " + ", ".join(FORMATS))
     # _limit + 1 rows are read to know whether there are more
-    options.limit = get_int(values, "_limit", minimum=0, maximum=INT64_MAX - 1)
-    options.offset = get_int(values, "_offset", 0, minimum=0)
+    options.limit = get_int(values, "_limit", minimum=0, maximum=MAX_PAGING)
+    options.offset = get_int(values, "_offset", 0, minimum=0, maximum=MAX_PAGING)
     options.sort = parse_sort(first(values, "_sort"), columns)
     options.return_query = _flag(values, "_return_query")
     options.assign_ids = _flag(values, "_assignids")
@@ -220,10 +219,10 @@ def _check_limit(options: Options, max_limit: int | None) -> None:
 def lookup_values(values: Values) -> tuple[dict[str, list[Any]], int]:
     """Request values of ``/lookup`` with the TDP query/limit/offset arguments filled in."""
     query = get_text(values, "query").lower()
-    limit = get_int(values, "limit", 30, minimum=1, maximum=INT64_MAX - 1)
+    limit = get_int(values, "limit", 30, minimum=1, maximum=MAX_PAGING - 1)
     # offset + limit + 1 (offset2) is a SQL integer too: a page beyond that is beyond every
     # table anyway, so it is read as the last such page (empty) rather than refused
-    page = min(get_int(values, "page", 0, minimum=0), (INT64_MAX - 1 - limit) // limit)
+    page = min(get_int(values, "page", 0, minimum=0), (MAX_PAGING - 1 - limit) // limit)
     offset = page * limit
     filled = dict(values)
     filled.update({"query": [f"%{query}%"], "query_end": [f"%{query}"],
@@ -340,10 +339,12 @@ def _parse_replacements(view: DBView, values: Values, parsed: Parsed) -> None:
             raise BadRequest("missing_argument", f"replacement {name!r} is missing",
                              hint=_replacement_hint(name, valid))
         value = _validate_replacement(name, text(value, name), valid)
-        if name in paging_replacements(view.query) and not value.isdigit():
+        if name in paging_replacements(view.query) and not (
+                value.isdigit() and int(value) <= MAX_PAGING):
             raise BadRequest("invalid_replacement", f"replacement {name!r} must be an integer "
-                             f">= 0, not {shown(value)}", hint=f"{name} is a LIMIT or OFFSET "
-                             "of the query, which no database takes negative")
+                             f"from 0 to {MAX_PAGING}, not {shown(value)}", hint=f"{name} is a "
+                             "LIMIT or OFFSET of the query: never negative, and with the other "
+                             "within 64 bits")
         parsed.replacements[name] = value
 
 
@@ -367,6 +368,10 @@ def _replacement_hint(name: str, valid: Any) -> str:
         return f"{name} must match {valid.pattern} and be SQL-inert ({INERT_FORM})"
     return f"{name} may contain letters, digits, '_' and '.'"
 
+
+#: The largest _limit, _offset and LIMIT/OFFSET replacement: their sum stays within 64 bits
+#: (SQLite adds them and fails beyond).
+MAX_PAGING = 2**62
 
 _PAGING = re.compile(r"\b(?:LIMIT|OFFSET)\s+\{(\w+)\}", re.IGNORECASE)
 

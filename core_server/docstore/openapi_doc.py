@@ -9,8 +9,10 @@ from core_server.docstore.meta import json_schema
 from core_server.docstore.model import AUTO_FIELDS
 from core_server.docstore.model import SCALAR_TYPES
 from core_server.openapi import NO_NUL
+from core_server.openapi import error_responses
 from core_server.openapi import json_content
 from core_server.openapi import operation
+from core_server.openapi import or_empty
 
 TAG = "store"
 
@@ -36,9 +38,10 @@ def _list_params(collection: Any, max_limit: int) -> list[dict[str, Any]]:
         {**_param("_sort", description="age,-city (also city:desc); _id is always the "
                   "tie-break"), "schema": {"type": "string",
                                             "pattern": _paths_pattern(scalars, True)}},
-        {**_param("_limit"), "schema": {"type": "integer", "minimum": 0, "maximum": max_limit}},
-        {**_param("_offset"), "schema": {"type": "integer", "minimum": 0,
-                                         "maximum": _INT64_MAX}},
+        {**_param("_limit"), "schema": or_empty({"type": "integer", "minimum": 0,
+                                                 "maximum": max_limit})},
+        {**_param("_offset"), "schema": or_empty({"type": "integer", "minimum": 0,
+                                                  "maximum": _INT64_MAX})},
         _param("_cursor", description="next_cursor of the previous page"),
         _param("_count", kind="boolean"),
         {**_param("fields", description="a,b.c"),
@@ -68,7 +71,9 @@ def _filter_schema(collection: Any) -> dict[str, Any]:
             schema["format"] = "date-time"
         elif schema["type"] == "string":
             schema["pattern"] = NO_NUL
-    return {"type": "object", "properties": props, "additionalProperties": False}
+    # null matches a missing or null field
+    return {"type": "object", "properties": {k: _nullable(v) for k, v in props.items()},
+            "additionalProperties": False}
 
 
 def _query_body(collection: Any, max_limit: int) -> dict[str, Any]:
@@ -90,7 +95,7 @@ def _check_body() -> dict[str, Any]:
     # any object is checked: the answer says whether it is valid and why not
     return {"type": "object", "required": ["item"], "properties": {
         "item": {"type": "object"}, "mode": {"type": "string", "enum": ["create", "update"]},
-        "path": {"type": "string", "pattern": NO_NUL}}}
+        "path": _nullable({"type": "string", "pattern": NO_NUL})}}
 
 
 def _required(schema: dict[str, Any]) -> dict[str, Any]:
@@ -123,7 +128,10 @@ def _collection_paths(name: str, collection: Any, max_limit: int) -> dict[str, A
             "post": operation(f"create a {name} document", doc, tag=TAG, status=201,
                               requestBody=body, errors=(400, 401, 403, 409, 413, 415, 422)),
             "delete": operation(f"delete {name} documents by filter (or _all=true)",
-                                {"type": "object"}, tag=TAG, errors=(400, 401, 403, 409)),
+                                {"type": "object"}, tag=TAG, errors=(400, 401, 403, 409),
+                                parameters=[{**_param("_all"), "required": True, "schema": {
+                                    "type": "string", "enum": ["true"]}, "description":
+                                    "without a filter on a field, _all=true is required"}]),
         },
         f"{base}/_query": {"post": operation(
             f"query {name} with a JSON filter", _page_schema(ref), tag=TAG,
@@ -144,10 +152,12 @@ def _collection_paths(name: str, collection: Any, max_limit: int) -> dict[str, A
                              errors=(400, 404, 409, 412, 415, 422, 428)),
             "patch": operation(f"merge-patch or JSON-patch a {name} document", doc, tag=TAG,
                                parameters=[_DOC_PARAM, _IF_MATCH],
+                               requestBody=_required({"$ref": f"{ref}.patch"}),
                                errors=(400, 404, 409, 412, 415, 422, 428)),
             "delete": {"summary": f"delete a {name} document", "tags": [TAG],
                        "parameters": [_DOC_PARAM, _IF_MATCH],
-                       "responses": {"204": {"description": "deleted"}}},
+                       "responses": {"204": {"description": "deleted"},
+                                     **error_responses(404, 409, 412, 428)}},
         },
         f"{base}/_actions/{{action}}/{{id}}": {"post": operation(
             f"run an action on a {name} document", tag=TAG,
@@ -186,5 +196,7 @@ def paths(store: Any) -> dict[str, Any]:
         out.update(_collection_paths(name, collection, store.max_limit))
         schemas[f"store.{name}"] = json_schema(collection, stored=True)
         schemas[f"store.{name}.input"] = json_schema(collection)
+        # a merge patch sets some fields (null would remove one, which the schema may refuse)
+        schemas[f"store.{name}.patch"] = {**json_schema(collection), "required": []}
     return {"paths": out, "components": {"schemas": schemas},
             "tags": [{"name": TAG, "description": "document store collections"}]}

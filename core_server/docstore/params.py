@@ -126,10 +126,12 @@ def body_args(body: dict[str, Any]) -> ListArgs:
     if cursor is not None and not isinstance(cursor, str):
         raise BadRequest("invalid_value", "cursor must be a string")
     sort = body.get("sort")
+    sort = None if sort == "" else sort  # "" is no sort, as _sort= in a query string
     if sort is not None and not isinstance(sort, (str, list)):
         raise BadRequest("invalid_value", "sort must be a list or a comma-separated string")
+    offset = body.get("offset")
     return ListArgs(filter=flt, sort=sort, limit=body.get("limit"),
-                    offset=body.get("offset") or 0, cursor=cursor,
+                    offset=0 if offset is None else offset, cursor=cursor,
                     count=parse_bool(body.get("count", True), "count"),
                     fields=parse_fields(body.get("fields")))
 

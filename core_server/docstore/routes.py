@@ -222,7 +222,7 @@ def check_doc(c: str) -> Response:
     mode = body.get("mode", "create")
     path = body.get("path")
     if mode not in ("create", "update") or not isinstance(body.get("item"), dict) or (
-            path is not None and not isinstance(path, str)):
+            path is not None and (not isinstance(path, str) or "\x00" in path)):
         raise BadRequest("invalid_value", 'expected {"item": {...}, "path"?: "$.f", '
                          '"mode"?: "create"|"update"}')
     _, errors = validate(_store().collection(c), body["item"], partial=mode == "update")

@@ -154,7 +154,7 @@ class Transaction:
         """One page: ``{"items", "total"?, "limit", "offset", "next_cursor"}``."""
         store = self.store
         limit = check_limit(limit, store.max_limit, store.default_limit)
-        offset = _int(offset or 0, "_offset")
+        offset = _int(0 if offset is None or offset == "" else offset, "_offset")
         if cursor and offset:
             raise BadRequest("invalid_value", "use either _cursor or _offset, not both")
         layout = self.layout(collection)

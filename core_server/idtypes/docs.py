@@ -22,8 +22,8 @@ def _param(name: str, schema: dict[str, Any], description: str, where: str = "qu
             "schema": schema, "description": description}
 
 
-_NAME = {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH, "pattern": "^[^,\\u0000]*$"}
-_NAMES = f"^(?:[^,\\u0000]{{1,{NAME_LENGTH}}}(?:,[^,\\u0000]{{1,{NAME_LENGTH}}})*)?$"
+_NAME = {"type": "string", "maxLength": NAME_LENGTH, "pattern": "^[^\\u0000]*$"}
+_NAMES = f"^[^,\\u0000]{{0,{NAME_LENGTH}}}(?:,[^,\\u0000]{{0,{NAME_LENGTH}}})*$"
 _ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 _INTEGERS = "^(?:[0-9]{1,9}(?:,[0-9]{1,9})*)?$"  # 9 digits stay below MAX_ID
 

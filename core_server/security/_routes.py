@@ -180,7 +180,7 @@ def openapi_fragment() -> dict[str, Any]:
     login_op = operation(
         "log in; sets the session cookie (429 after too many failed logins)", user, tag=tag,
         errors=(400, 401, 403, 429, 503),
-        requestBody={"content": {**json_content(creds),
+        requestBody={"required": True, "content": {**json_content(creds),
                                  "application/x-www-form-urlencoded": {"schema": creds}}})
     login_op["responses"]["429"]["headers"] = {"Retry-After": {
         "description": "seconds until the login window ends", "schema": {"type": "integer"}}}

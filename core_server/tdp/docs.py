@@ -36,7 +36,7 @@ _FORM = {"content": {
     "application/json": {"schema": {"type": "object", "properties": {
         **_INPUT, "ids": {"type": "array", "items": _TEXT},
         "buddies": {"type": "array", "items": _TEXT}}}}}}
-_WRITE_ERRORS = (400, 401, 403, 404, 409, 503)
+_WRITE_ERRORS = (400, 401, 403, 404, 409, 422, 503)
 
 
 def _path(name: str, description: str) -> dict[str, Any]:

@@ -39,18 +39,26 @@ def _source(request: Request) -> MultiDict[str, Any]:
 def _check_shape(key: str, value: Any) -> None:
     """A JSON field has the shape the form would give: text fields are scalars, ``ids`` and
     ``buddies`` a list of scalars or one string (nothing is stored as a Python repr)."""
+    accepted = _SHAPES.get(key)
     if key in ("ids", "buddies"):
         items = value if isinstance(value, list) else [value]
         if not isinstance(value, (list, str)) or not all(_is_scalar(v) for v in items):
             raise typed.InvalidValue(key, value, "a list of ids (strings or numbers), or one "
                                      "comma-separated string")
-    elif key in (*_TEXT, "type", "permissions", "subTypeFromSession") and \
-            not (_is_scalar(value) or value is None):
-        raise typed.InvalidValue(key, value, "a string, number or boolean")
+    elif accepted is not None and not (value is None or isinstance(value, accepted[0]) and
+                                       not (isinstance(value, bool) and bool not in accepted[0])):
+        raise typed.InvalidValue(key, value, accepted[1])
+
+
+#: The JSON types of the named-set fields (a form sends text for all of them).
+_SHAPES: dict[str, tuple[tuple[type, ...], str]] = {
+    **{key: ((str,), "a string") for key in _TEXT},
+    "type": ((int, str), "an integer"), "permissions": ((int, str), "up to four digits 0-7"),
+    "subTypeFromSession": ((bool, str), "true or false")}
 
 
 def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float))  # bool is an int
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def _listed(source: MultiDict[str, Any], key: str, split: Callable[[str], list[str]]

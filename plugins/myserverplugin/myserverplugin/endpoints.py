@@ -53,8 +53,9 @@ def create():
         greetings = app.extensions['core_server'].config.get_path('myserverplugin.greetings') \
             or GREETINGS
         if request.method == 'POST':
-            options = request.json if request.json is not None else {}
-            if not isinstance(options, dict):  # [1], "x" or 3 are JSON too
+            # no body is {}; [1], "x", 3 or null are JSON too, but not an object
+            options = request.json if request.get_data() else {}
+            if not isinstance(options, dict):
                 raise BadRequest('invalid_body', 'the body must be a JSON object: {"lang": "de"}')
             lang = options.get('lang', 'en')
         else:
