@@ -154,7 +154,7 @@ class ApiRequest(Request):
                            hint="send Content-Type: application/json")
         raise BadRequest("malformed_json", f"the request body is not valid JSON: {e}")
 
-    def get_data(self, cache: bool = True, as_text: bool = False,  # type: ignore[override]
+    def get_data(self, cache: bool = True, as_text: bool = False,
                  parse_form_data: bool = False) -> Any:
         """The body, as werkzeug reads it, but a streamed (chunked) body that reaches
         ``max_content_length`` is a 413.

@@ -26,7 +26,7 @@ from core_server.testing import users_config
 BIN = Path(sys.executable).parent
 SEED = 20261201
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-EXAMPLES = os.environ.get("CORE_SERVER_SCHEMATHESIS_EXAMPLES", "3")
+EXAMPLES = os.environ.get("CORE_SERVER_SCHEMATHESIS_EXAMPLES", "2")
 
 
 def _free_port() -> int:
@@ -82,7 +82,7 @@ def _schemathesis(base: str, root: Path, name: str, *headers: str) -> None:
     command = [str(BIN / "st"), "--config-file", str(CONFIG), "run",
                f"{base}/api/openapi.json", "--checks", "all",
                "--max-examples", EXAMPLES, "--seed", str(SEED), "--no-color",
-               "--request-timeout", "30", "--workers", "1"]
+               "--request-timeout", "30", "--workers", "2"]
     for header in headers:
         command += ["--header", header]
     with report.open("w") as out:

@@ -119,7 +119,8 @@ def body_args(body: dict[str, Any]) -> ListArgs:
     if unknown:
         raise BadRequest("unknown_parameter", f"unknown keys {unknown} in the query body",
                          hint="keys: " + ", ".join(sorted(known)))
-    flt = body.get("filter") or {}
+    flt = body.get("filter")
+    flt = {} if flt is None else flt
     if not isinstance(flt, dict):
         raise BadRequest("invalid_value", "filter must be a JSON object")
     cursor = body.get("cursor")

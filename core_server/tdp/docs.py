@@ -34,8 +34,10 @@ _FORM = {"content": {
         **_INPUT, "ids[]": {"type": "array", "items": _TEXT},
         "buddies[]": {"type": "array", "items": _TEXT}}}},
     "application/json": {"schema": {"type": "object", "properties": {
-        **_INPUT, "ids": {"type": "array", "items": _TEXT},
-        "buddies": {"type": "array", "items": _TEXT}}}}}}
+        # a list, or one string: comma-separated ids, buddies separated by ; or ,
+        **_INPUT, "ids": {"anyOf": [_TEXT, {"type": "array", "items": {"anyOf": [
+            _TEXT, {"type": "number"}]}}]},
+        "buddies": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]}}}}}}
 _WRITE_ERRORS = (400, 401, 403, 404, 409, 422, 503)
 
 

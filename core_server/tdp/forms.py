@@ -42,9 +42,11 @@ def _check_shape(key: str, value: Any) -> None:
     accepted = _SHAPES.get(key)
     if key in ("ids", "buddies"):
         items = value if isinstance(value, list) else [value]
-        if not isinstance(value, (list, str)) or not all(_is_scalar(v) for v in items):
+        item_ok = _is_scalar if key == "ids" else (lambda v: isinstance(v, str))
+        if not isinstance(value, (list, str)) or not all(item_ok(v) for v in items):
             raise typed.InvalidValue(key, value, "a list of ids (strings or numbers), or one "
-                                     "comma-separated string")
+                                     "comma-separated string" if key == "ids" else
+                                     "a list of user names, or one string")
     elif accepted is not None and not (value is None or isinstance(value, accepted[0]) and
                                        not (isinstance(value, bool) and bool not in accepted[0])):
         raise typed.InvalidValue(key, value, accepted[1])
@@ -53,7 +55,8 @@ def _check_shape(key: str, value: Any) -> None:
 #: The JSON types of the named-set fields (a form sends text for all of them).
 _SHAPES: dict[str, tuple[tuple[type, ...], str]] = {
     **{key: ((str,), "a string") for key in _TEXT},
-    "type": ((int, str), "an integer"), "permissions": ((int, str), "up to four digits 0-7"),
+    "type": ((int, float, str), "an integer"),
+    "permissions": ((int, float, str), "up to four digits 0-7"),
     "subTypeFromSession": ((bool, str), "true or false")}
 
 

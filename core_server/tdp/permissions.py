@@ -58,6 +58,8 @@ def parse(value: Any) -> int:
 
     Each of the at most four digits must be 0..7 (``740``, ``"7744"``).
     """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON 744.0 is the number 744
     text = str(value).strip() if not isinstance(value, bool) else ""
     # ASCII octal digits only: str.isdigit() also accepts "²", which int() refuses
     if _OCTAL.fullmatch(text) is None or int(text) > _MAX_PERMISSION:
