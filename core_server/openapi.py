@@ -39,10 +39,14 @@ def json_content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+#: The error response of every status (inline: Swagger UI stops rendering at response refs).
+ERROR_RESPONSE: dict[str, Any] = {"description": "error (the JSON envelope)",
+                                  "content": json_content({"$ref": "#/components/schemas/Error"})}
+
+
 def error_responses(*statuses: int) -> dict[str, Any]:
     """Response objects for the given error statuses, all using the error envelope."""
-    return {str(s): {"description": "error", "content": json_content({"$ref": "#/components/schemas/Error"})}
-            for s in statuses}
+    return {str(s): dict(ERROR_RESPONSE) for s in statuses}
 
 
 def operation(summary: str, schema: dict[str, Any] | None = None, *, tag: str,
@@ -97,6 +101,10 @@ def _no_nul(schema: dict[str, Any]) -> None:
         _no_nul(schema["items"])
 
 
+def _shared_error() -> dict[str, Any]:
+    return {"description": "error (the JSON envelope)"}
+
+
 def complete(spec: dict[str, Any]) -> dict[str, Any]:
     """Make every operation of ``spec`` say what the server does around it.
 
@@ -107,7 +115,9 @@ def complete(spec: dict[str, Any]) -> dict[str, Any]:
         for method, op in item.items():
             responses = op.setdefault("responses", {})
             for status in sorted(_statuses(path, method, op)):
-                responses.setdefault(str(status), error_responses(status)[str(status)])
+                # the shared statuses without a body schema: Swagger UI renders a document
+                # with hundreds of response schemas more too slowly for its own page
+                responses.setdefault(str(status), _shared_error())
             for param in op.get("parameters", ()):
                 if param.get("in") in ("query", "path") and isinstance(param.get("schema"), dict):
                     _no_nul(param["schema"])

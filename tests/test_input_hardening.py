@@ -105,8 +105,8 @@ def test_limit_offset_replacements_are_not_negative(mydb_client) -> None:
 
 def test_score_filters_and_both_bounds(mydb_client) -> None:
     base = "/api/db/mydb/mytable_score?agg=max&data_subtype=value"
-    rows = mydb_client.get(f"{base}&filter_gt_score=90&filter_gte_score=95").get_json()
-    assert rows and all(r["score"] >= 95 for r in rows)
+    rows = mydb_client.get(f"{base}&filter_gt_score=90&filter_lte_score=95").get_json()
+    assert rows and all(90 < r["score"] <= 95 for r in rows)
     _error(mydb_client.get(f"{base}&filter_score=%C2%B2"), 400, "invalid_value")
 
 

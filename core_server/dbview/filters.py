@@ -177,8 +177,10 @@ def _check_comparison(ctx: Context, key: str, name: str, cmp: str | None, items:
     if len(items) > 1:
         raise BadRequest("invalid_filter", f"filter_{key} has {len(items)} values, "
                          "only one is allowed")
-    # filter_lt_x with filter_lte_x (or gt with gte) is both bounds at once: each has its own
-    # bind, so the clauses simply AND (refusing the pair could not be said in OpenAPI)
+    complement = f"{cmp[:2]}_{name}"
+    if cmp in ("lte", "gte") and complement in keys:  # TDP refuses the pair too
+        raise BadRequest("invalid_filter", f"filter_{key} and filter_{complement} together",
+                         hint="use only one of them")
 
 
 def _add(ctx: Context, filters: Filters, key: str, name: str, cmp: str | None,

@@ -18,6 +18,7 @@ from core_server.errors import BadRequest
 from core_server.errors import Forbidden
 from core_server.errors import NotFound
 from core_server.errors import Unauthorized
+from core_server.openapi import ERROR_RESPONSE
 from core_server.openapi import error_responses
 from core_server.openapi import json_content
 from core_server.openapi import operation
@@ -170,7 +171,7 @@ def openapi_fragment() -> dict[str, Any]:
     tag = "security"
     names = {"type": "array", "items": {"type": "string"}}
     user = {"type": "object", "properties": {"name": {"type": "string"}, "roles": names}}
-    text = {"type": "string", "minLength": 1, "pattern": "^[^\\u0000]*$"}
+    text = {"type": "string", "minLength": 1}
     creds = {"type": "object", "required": ["username", "password"],
              "properties": {"username": text, "password": text}}
     token_body = {"type": "object", "properties": {
@@ -180,10 +181,10 @@ def openapi_fragment() -> dict[str, Any]:
     login_op = operation(
         "log in; sets the session cookie (429 after too many failed logins)", user, tag=tag,
         errors=(400, 401, 403, 429, 503),
-        requestBody={"required": True, "content": {**json_content(creds),
+        requestBody={"content": {**json_content(creds),
                                  "application/x-www-form-urlencoded": {"schema": creds}}})
-    login_op["responses"]["429"]["headers"] = {"Retry-After": {
-        "description": "seconds until the login window ends", "schema": {"type": "integer"}}}
+    login_op["responses"]["429"] = {**ERROR_RESPONSE, "headers": {"Retry-After": {
+        "description": "seconds until the login window ends", "schema": {"type": "integer"}}}}
     return {
         "paths": {
             "/api/login": {"post": login_op},

@@ -23,8 +23,9 @@ _NAMEDSET = {
 }
 _TEXT = {"type": "string", "pattern": "^[^\\u0000]*$"}
 #: what permissions.parse accepts: up to four octal digits (744, "0740"), as text or a number
-_PERMISSIONS = {"anyOf": [{"type": "string", "pattern": "^\\s*[0-7]{1,4}\\s*$"}, {
+_PERMISSIONS_SCHEMA = {"anyOf": [{"type": "string", "pattern": "^\\s*[0-7]{1,4}\\s*$"}, {
     "type": "integer", "enum": sorted({int(f"{n:o}") for n in range(8**4)})}]}
+_PERMISSIONS = {"$ref": "#/components/schemas/tdp.permissions"}  # once: the enum is long
 _INPUT = {**{k: _TEXT for k in ("name", "description", "idType", "subTypeKey", "subTypeValue",
                                 "group")},
           "type": {"type": "integer", "minimum": -2**63, "maximum": 2**63 - 1},
@@ -110,4 +111,4 @@ def paths(tdp: TdpState) -> dict[str, Any]:
         "/api/tdp/db-migration/{migration_id}": {"get": operation(
             "one migration's id (admins)", _STRING, tag=TAG, parameters=migration,
             errors=(401, 403, 404))},
-    }}
+    }, "components": {"schemas": {"tdp.permissions": _PERMISSIONS_SCHEMA}}}
