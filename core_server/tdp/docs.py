@@ -26,8 +26,8 @@ _TEXT = {"type": "string", "pattern": "^[^\\u0000]*$"}
 _PERMISSIONS_SCHEMA = {"anyOf": [{"type": "string", "pattern": "^\\s*[0-7]{1,4}\\s*$"}, {
     "type": "integer", "enum": sorted({int(f"{n:o}") for n in range(8**4)})}]}
 _PERMISSIONS = {"$ref": "#/components/schemas/tdp.permissions"}  # once: the enum is long
-_INPUT = {**{k: _TEXT for k in ("name", "description", "idType", "subTypeKey", "subTypeValue",
-                                "group")},
+_INPUT = {**{k: {"anyOf": [_TEXT, {"type": "null"}]}  # null: the empty text (no group)
+             for k in ("name", "description", "idType", "subTypeKey", "subTypeValue", "group")},
           "type": {"type": "integer", "minimum": -2**63, "maximum": 2**63 - 1},
           "permissions": _PERMISSIONS, "subTypeFromSession": {"type": "boolean"}}
 _FORM = {"content": {
