@@ -9,10 +9,13 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from core_server.dblimits import engine_schema_lock
 from core_server.docstore.model import Collection
 from core_server.docstore.tables import Layout
 
 log = logging.getLogger("core_server.docstore")
+#: the schema lock of the store's tables (dblimits.engine_schema_lock)
+LOCK_NAME = "core_server.docstore.schema"
 
 
 def signature(collection: Collection) -> dict[str, Any]:
@@ -42,7 +45,17 @@ def incompatible(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def sync_tables(store: Any) -> None:
-    """Bring the database in line with every registered collection (see module docs)."""
+    """Bring the database in line with every registered collection (see module docs).
+
+    Workers and hosts that start on a fresh database at once take turns (the schema lock):
+    PostgreSQL's concurrent ``CREATE TABLE`` collide in ``pg_type`` even with
+    ``IF NOT EXISTS``, and MariaDB's ``ALTER TABLE`` of generated columns would run twice.
+    """
+    with engine_schema_lock(store.engine, LOCK_NAME):
+        _sync(store)
+
+
+def _sync(store: Any) -> None:
     engine = store.engine
     _create(engine, store.meta_table)
     with engine.connect() as conn:
