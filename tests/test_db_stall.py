@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from core_server.testing import BACKENDS
+from core_server.testing import fresh_database
 from core_server.testing import serve
 
 #: the bounds of these tests (ms): PostgreSQL's connect timeout counts whole seconds, at least 2
@@ -46,9 +49,16 @@ def _get(url: str, timeout: float = 30) -> tuple[int, Any, float, dict[str, str]
     return status, json.loads(body), time.monotonic() - start, headers
 
 
-def _network_backend(backend: str) -> None:
-    if backend == "sqlite":
-        pytest.skip("a SQLite file has no network path to stall")
+@pytest.fixture(scope="module", params=[b for b in BACKENDS if b != "sqlite"])
+def network_mydb(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """``(backend, url)``: the tutorial tables (1,000 rows) on PostgreSQL and MariaDB (a SQLite
+    file has no network path to stall)."""
+    from myserverplugin.demo_data import write
+
+    with fresh_database(request.param, tmp_path_factory.mktemp("stall")) as url:
+        write(url, rows=1000)
+        yield request.param, url
 
 
 def _config(url: str) -> dict[str, Any]:
@@ -87,8 +97,8 @@ def _assert_recovers(base: str) -> None:
     assert _get(base + "/api/_health?deep=1")[0] == 200
 
 
-def test_stalled_path_threaded_server(mydb_url, backend, app_factory, tcp_proxy):
-    _network_backend(backend)
+def test_stalled_path_threaded_server(network_mydb, app_factory, tcp_proxy):
+    backend, mydb_url = network_mydb
     url = make_url(mydb_url)
     proxy = tcp_proxy(PORTS[backend], (url.host, url.port))
     app = app_factory("unused", **_config(url.set(port=proxy.port).render_as_string(False)))
@@ -105,8 +115,8 @@ def test_stalled_path_threaded_server(mydb_url, backend, app_factory, tcp_proxy)
         _assert_recovers(base)
 
 
-def test_stalled_path_gunicorn(mydb_url, backend, tcp_proxy, tmp_path: Path):
-    _network_backend(backend)
+def test_stalled_path_gunicorn(network_mydb, tcp_proxy, tmp_path: Path):
+    backend, mydb_url = network_mydb
     url = make_url(mydb_url)
     proxy = tcp_proxy(PORTS[backend] + 10, (url.host, url.port))
     config = tmp_path / "config.yml"
