@@ -7,7 +7,9 @@ with :func:`engine_options` and :func:`install`, so the same limits hold everywh
 * **pool checkout, the bulkhead**: ``pool_size`` connections per engine and process, no
   overflow, ``pool_timeout`` for a free one; then 503 ``db_busy`` with ``Retry-After``. A stuck
   database can hold at most ``pool_size`` threads of a worker, so the others keep serving
-  ``/api/_health`` and routes on other databases (docs/architecture.rst, "Bulkheads").
+  ``/api/_health`` and routes on other databases; after a slow failure the pool fails at once
+  for a moment (:class:`BulkheadPool`), so queued requests do not wait in turn
+  (docs/architecture.rst, "Database waits and bulkheads").
 * **socket reads**: pymysql's ``read_timeout``/``write_timeout``; for psycopg, which has none, a
   connection class whose every wait on the socket ends after ``read_timeout`` and closes the
   connection, plus TCP keepalive and ``tcp_user_timeout`` against a peer that vanished.
@@ -23,6 +25,7 @@ lock name: a transaction advisory lock on PostgreSQL (concurrent ``CREATE TABLE`
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +38,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.schema import CreateIndex
 from sqlalchemy.schema import CreateTable
 
@@ -52,6 +57,10 @@ _READ_MARGIN_MS = 5000
 _READ_DEFAULT_MS = 300_000
 #: the longest wait for another process's schema creation, in seconds
 LOCK_TIMEOUT_S = 10
+#: a failure that took this long (s) means a stuck database (BulkheadPool trips)
+_SLOW_S = 1.0
+#: how long a tripped pool fails at once before requests try the database again (s)
+_COOLDOWN_S = 2.0
 #: TCP keepalive of idle PostgreSQL connections: first probe, interval, probes (seconds)
 _KEEPALIVE = (10, 5, 3)
 
@@ -94,8 +103,8 @@ def engine_options(url: str | URL, limits: DbLimits) -> dict[str, Any]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return {}
-    options: dict[str, Any] = {"pool_size": limits.pool_size, "max_overflow": 0,
-                               "pool_timeout": limits.pool_timeout_ms / 1000}
+    options: dict[str, Any] = {"poolclass": BulkheadPool, "pool_size": limits.pool_size,
+                               "max_overflow": 0, "pool_timeout": limits.pool_timeout_ms / 1000}
     driver = parsed.get_driver_name()
     connect_s = limits.connect_timeout_ms / 1000
     if driver == "psycopg":
@@ -112,6 +121,55 @@ def engine_options(url: str | URL, limits: DbLimits) -> dict[str, Any]:
     return options
 
 
+class Stuck(sa.exc.TimeoutError):
+    """The database stopped answering moments ago: fail at once rather than wait again."""
+
+
+class BulkheadPool(QueuePool):
+    """A :class:`QueuePool` that stops queueing behind a stuck database (a circuit breaker).
+
+    A stuck database shows itself as slow failures: a connect that fails after seconds, a
+    connection that dies (read timeout) after seconds in use, a checkout that waited
+    ``pool_timeout`` in vain. After one, checkouts fail at once (:class:`Stuck`, 503) for
+    :data:`_COOLDOWN_S` instead of each taking a thread that ``/api/_health`` and other routes
+    need for another wait; then requests try again (the next slow failure trips it again). Fast
+    failures (a refused connection) never trip it: they hold no thread.
+    """
+
+    _stuck_until = 0.0
+
+    def trip(self, why: str) -> None:
+        """Fail checkouts at once for the cool-down (a slow failure just happened)."""
+        if time.monotonic() >= self._stuck_until:
+            log.warning("database not answering (%s): failing at once for %g s", why,
+                        _COOLDOWN_S)
+        self._stuck_until = time.monotonic() + _COOLDOWN_S
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        if time.monotonic() < self._stuck_until:
+            raise Stuck("the database stopped answering moments ago; not waiting again",
+                        code="3o7r")
+        try:
+            return super()._do_get()
+        except sa.exc.TimeoutError:
+            self.trip(f"no free connection within {self._timeout:g} s")
+            raise
+
+
+def _watch(engine: Engine) -> None:
+    # a connection that dies after a long time in use: the read timeout of a silent server
+    @event.listens_for(engine, "checkout")
+    def _out(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        record.info["out_at"] = time.monotonic()
+
+    @event.listens_for(engine, "invalidate")
+    def _dead(dbapi_conn: Any, record: Any, exc: BaseException | None) -> None:
+        since = record.info.pop("out_at", None)
+        if since is not None and time.monotonic() - since >= _SLOW_S \
+                and isinstance(engine.pool, BulkheadPool):
+            engine.pool.trip(f"a connection died after {time.monotonic() - since:.1f} s in use")
+
+
 def create_engine(url: str | URL, limits: DbLimits, **kwargs: Any) -> Engine:
     """An engine with :func:`engine_options` (``kwargs`` win) and :func:`install` applied."""
     options = engine_options(url, limits)
@@ -124,9 +182,11 @@ def create_engine(url: str | URL, limits: DbLimits, **kwargs: Any) -> Engine:
 
 
 def install(engine: Engine, limits: DbLimits, *, statement_timeout: bool = True) -> None:
-    """The psycopg read timeout and (``statement_timeout``) the statement timeout on connect."""
-    if engine.dialect.driver == "psycopg":
-        _bounded_psycopg(engine, limits.read_timeout_s)
+    """Read timeouts, the breaker's signals and (``statement_timeout``) the statement timeout."""
+    if engine.dialect.name == "sqlite":
+        return
+    _connect_bounded(engine, limits.read_timeout_s)
+    _watch(engine)
     if statement_timeout and limits.statement_timeout_ms:
         _statement_timeout(engine, limits.statement_timeout_ms)
 
@@ -153,13 +213,23 @@ class _BoundedConnection(psycopg.Connection[Any]):
                 "(read timeout); connection closed") from None
 
 
-def _bounded_psycopg(engine: Engine, read_timeout: float) -> None:
+def _connect_bounded(engine: Engine, read_timeout: float) -> None:
     bounded: type[_BoundedConnection] = type("BoundedConnection", (_BoundedConnection,),
                                              {"read_timeout": read_timeout})
+    psycopg_driver = engine.dialect.driver == "psycopg"
 
     @event.listens_for(engine, "do_connect")
     def _connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
-        return bounded.connect(*cargs, **cparams)
+        start = time.monotonic()
+        try:
+            if psycopg_driver:
+                return bounded.connect(*cargs, **cparams)
+            return dialect.loaded_dbapi.connect(*cargs, **cparams)
+        except Exception:
+            took = time.monotonic() - start
+            if took >= _SLOW_S and isinstance(engine.pool, BulkheadPool):
+                engine.pool.trip(f"connecting failed after {took:.1f} s")
+            raise
 
 
 def _statement_timeout(engine: Engine, timeout_ms: int) -> None:
@@ -188,8 +258,12 @@ def is_busy(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.TimeoutError)
 
 
-def busy(where: str) -> ServiceUnavailable:
-    """503 ``db_busy``: every connection of ``where``'s pool is in use (or stuck)."""
+def busy(where: str, exc: BaseException | None = None) -> ServiceUnavailable:
+    """503 for a checkout that failed: ``db_unavailable`` when the pool gave up at once on a
+    stuck database (:class:`Stuck`), else ``db_busy`` (every connection in use)."""
+    if isinstance(exc, Stuck):
+        return unavailable(where, f"the database stopped answering; try again in "
+                           f"{RETRY_AFTER_S} s; /api/_health?deep=1 shows each database")
     return ServiceUnavailable("db_busy", f"every connection to the database of {where} is in use",
                               hint=f"try again in {RETRY_AFTER_S} s; /api/_health?deep=1 shows "
                               "the state of each database",

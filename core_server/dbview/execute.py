@@ -55,7 +55,7 @@ class db_errors:  # noqa: N801 - used like the function it was: ``with db_errors
 def _translate(backend: Backend, where: str, exc: BaseException) -> ApiError:
     if is_busy(exc):  # the pool (the bulkhead) stayed full for pool_timeout
         log.warning("database of %s busy: %s", where, exc)
-        return busy(where)
+        return busy(where, exc)
     if backend.is_timeout(exc):
         return GatewayTimeout(f"the query of {where} ran past the statement timeout",
                               hint="narrow the request with filters or _limit")

@@ -49,7 +49,7 @@ def _db_errors() -> Iterator[None]:
         yield
     except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
         log.warning("%s unavailable: %s", _WHERE, exc)
-        raise (busy(_WHERE) if is_busy(exc) else unavailable(_WHERE)) from exc
+        raise (busy(_WHERE, exc) if is_busy(exc) else unavailable(_WHERE)) from exc
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:

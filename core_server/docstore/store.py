@@ -263,7 +263,7 @@ def _db_errors() -> Iterator[None]:
         if not is_busy(exc):
             raise
         log.warning("document store database busy: %s", exc)
-        raise busy(_WHERE) from exc
+        raise busy(_WHERE, exc) from exc
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         if _retryable(exc):
             raise

@@ -62,7 +62,7 @@ class ServerDb:
                 yield conn
         except UNAVAILABLE as exc:
             log.warning("server database unavailable: %s", exc)
-            raise (busy(_WHERE) if is_busy(exc) else
+            raise (busy(_WHERE, exc) if is_busy(exc) else
                    unavailable(_WHERE, "try again later; check core_server.server_db")) from None
 
     def ping(self) -> None:
