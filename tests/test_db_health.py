@@ -136,3 +136,23 @@ def testdb_app_factory(sqlite_mydb, tdp_plugin, tmp_path):
     yield factory
     for app in made:
         app.extensions["core_server"].dbviews.dispose()
+
+
+@pytest.mark.parametrize("backend", NETWORK)
+def test_engine_bounds_and_a_plugins_own_pool(backend: str, tmp_path: Path) -> None:
+    from sqlalchemy.pool import NullPool
+
+    from core_server.dblimits import BulkheadPool
+    from core_server.dbview.engines import ConnectorEngine
+    from core_server.testing import fresh_database
+
+    with fresh_database(backend, tmp_path) as url:
+        bounded = ConnectorEngine(url, 1000, None, {})
+        assert isinstance(bounded.engine.pool, BulkheadPool) and bounded.engine.pool.size() == 3
+        # a connector's engine options win: its own pool class takes no pool sizes of ours
+        own = ConnectorEngine(url, 1000, None, {"poolclass": NullPool})
+        with own.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        assert isinstance(own.engine.pool, NullPool)
+        bounded.dispose()
+        own.dispose()

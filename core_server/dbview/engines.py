@@ -338,6 +338,9 @@ class ConnectorEngine:
         self.timeout_ms = timeout_ms
         limits = limits or DbLimits(statement_timeout_ms=timeout_ms or None)
         bounds = engine_options(url, limits)
+        if "poolclass" in options:  # the plugin's own pool (e.g. NullPool) takes no pool sizes
+            for key in ("poolclass", "pool_size", "max_overflow", "pool_timeout"):
+                bounds.pop(key, None)
         # the plugin's engine options win, connect_args merged key by key
         connect_args = {**bounds.pop("connect_args", {}), **options.get("connect_args", {})}
         kwargs = {"pool_pre_ping": self.backend.pre_ping, **bounds, **options}
