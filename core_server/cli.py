@@ -23,6 +23,7 @@ from core_server.config import REDACTED
 from core_server.config import SETTINGS
 from core_server.config import Config
 from core_server.config import ConfigError
+from core_server.dbview import dbviews_of
 from core_server.demo import ensure_demo_data
 from core_server.health import check_extensions
 from core_server.httplimits import JsonErrorRequestHandler
@@ -158,6 +159,10 @@ def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
     state = app.extensions["core_server"]
     with app.app_context():
         check_extensions(state.registry)
+        problems = dbviews_of(app).dburl_problems()
+    for connector, message, fatal in problems:
+        label = click.style("FAILED", fg="red") if fatal else click.style("warning", fg="yellow")
+        click.echo(f"{label} connector {connector}: {message}")
     for warning in state.config.warnings:
         click.echo(f"{click.style('CONFIG', fg='red')} {warning}")
     for plugin in state.registry.plugins.values():
@@ -168,7 +173,8 @@ def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
             click.echo(f"    {error}")
         for warning in plugin.warnings:
             click.echo(f"    warning: {warning}")
-    sys.exit(1 if state.registry.failed or state.config.warnings else 0)
+    fatal = any(p[2] for p in problems)
+    sys.exit(1 if state.registry.failed or state.config.warnings or fatal else 0)
 
 
 @main.command("hash-password")

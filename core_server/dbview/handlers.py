@@ -214,12 +214,22 @@ def _with_ids(dbv: DBViews, req: ViewRequest, names: list[str],
     mapper = dbv.ids
     idtype = req.view.idtype or req.name
 
+    def with_ids(batch: list[Any]) -> list[Any]:
+        ids = mapper(list(map(itemgetter(index), batch)), idtype)
+        # DBAPI rows are tuples already (sqlite3, psycopg, pymysql); others are converted
+        rows = batch if not batch or type(batch[0]) is tuple else map(tuple, batch)
+        return list(map(add, zip(ids), rows))  # (_id,) + row, in C
+
+    # the first batch before the response starts: a server database that is down is a 503
+    # JSON answer, not a response cut off after its headers
+    rest = iter(batches)
+    first = with_ids(next(rest, []))
+
     def assign() -> Iterator[list[Any]]:
-        for batch in batches:
-            ids = mapper(list(map(itemgetter(index), batch)), idtype)
-            # DBAPI rows are tuples already (sqlite3, psycopg, pymysql); others are converted
-            rows = batch if not batch or type(batch[0]) is tuple else map(tuple, batch)
-            yield list(map(add, zip(ids), rows))  # (_id,) + row, in C
+        if first:
+            yield first
+        for batch in rest:
+            yield with_ids(batch)
 
     return ["_id", *names], assign()
 
