@@ -28,7 +28,8 @@ _PERMISSIONS_SCHEMA = {"anyOf": [{"type": "string", "pattern": "^\\s*[0-7]{1,4}\
 _PERMISSIONS = {"$ref": "#/components/schemas/tdp.permissions"}  # once: the enum is long
 _INPUT = {**{k: {"anyOf": [_TEXT, {"type": "null"}]}  # null: the empty text (no group)
              for k in ("name", "description", "idType", "subTypeKey", "subTypeValue", "group")},
-          "type": {"type": "integer", "minimum": -2**63, "maximum": 2**63 - 1},
+          # the store keeps ints within ±(2**63 - 1)
+          "type": {"type": "integer", "minimum": -(2**63 - 1), "maximum": 2**63 - 1},
           "permissions": _PERMISSIONS, "subTypeFromSession": {"type": "boolean"}}
 _FORM = {"content": {
     "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
