@@ -33,8 +33,9 @@ _INPUT = {**{k: {"anyOf": [_TEXT, {"type": "null"}]}  # null: the empty text (no
           "permissions": _PERMISSIONS, "subTypeFromSession": {"type": "boolean"}}
 _FORM = {"content": {
     "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-        **_INPUT, "ids[]": {"type": "array", "items": _TEXT},
-        "buddies[]": {"type": "array", "items": _TEXT}}}},
+        # one field or repeated fields (a form cannot tell a one-element list from a value)
+        **_INPUT, "ids[]": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]},
+        "buddies[]": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]}}}},
     "application/json": {"schema": {"type": "object", "properties": {
         # a list, or one string: comma-separated ids, buddies separated by ; or ,
         **_INPUT, "ids": {"anyOf": [_TEXT, {"type": "array", "items": {"anyOf": [
