@@ -34,7 +34,9 @@ _INPUT = {**{k: {"anyOf": [_TEXT, {"type": "null"}]}  # null: the empty text (no
 _FORM = {"content": {
     "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
         # one field or repeated fields (a form cannot tell a one-element list from a value)
-        **_INPUT, "ids[]": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]},
+        **_INPUT, "subTypeFromSession": {"anyOf": [{"type": "boolean"}, {
+            "type": "string", "enum": ["true", "false", "1", "0", "on", "off", "yes", "no", ""]}]},
+        "ids[]": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]},
         "buddies[]": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]}}}},
     "application/json": {"schema": {"type": "object", "properties": {
         # a list, or one string: comma-separated ids, buddies separated by ; or ,
