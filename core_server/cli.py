@@ -26,6 +26,7 @@ from core_server.config import ConfigError
 from core_server.dbview import dbviews_of
 from core_server.demo import ensure_demo_data
 from core_server.health import check_extensions
+from core_server.httplimits import JsonErrorRequestHandler
 from core_server.registry import RegistryError
 from core_server.security import hash_password as make_hash
 from core_server.tdp import MigrationError
@@ -92,7 +93,8 @@ def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
     if workers > 1:
         run_gunicorn(app, host=host, port=port, workers=workers)
     else:
-        app.run(host=host, port=port, debug=debug, threaded=True)
+        app.run(host=host, port=port, debug=debug, threaded=True,
+                request_handler=JsonErrorRequestHandler)
 
 
 @main.command()

@@ -269,6 +269,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("core_server.strict", False, "fail at startup if any plugin fails to load"),
     Setting("core_server.max_content_length", 16 * 1024 * 1024, "largest request body in bytes",
             ByteSize(minimum=1)),
+    Setting("core_server.max_request_line", 16 * 1024,
+            "longest request line (method, path and query string) in bytes: 414 beyond; 0: no "
+            "limit", ByteSize(minimum=0)),
+    Setting("core_server.max_header_size", 16 * 1024,
+            "longest request header line in bytes: 431 beyond; 0: no limit", ByteSize(minimum=0)),
     Setting("core_server.secret_key", None, "key for sessions and tokens; random per start if unset",
             Str(optional=True)),
     Setting("core_server.proxy_fix", {"x_for": 0, "x_proto": 0, "x_host": 0, "x_prefix": 0},

@@ -117,6 +117,9 @@ def _driver_call(ce: ConnectorEngine, stmt: sa.TextClause,
     return state.statement, params
 
 
+_MAX_FETCH = 2**31 - 1
+
+
 def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: str,
         head_size: int, batch_size: int, stream: bool) -> Rows:
     """Execute and fetch the first ``head_size`` rows; the connection stays open for ``rest``.
@@ -135,7 +138,8 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
             cursor = backend.cursor(conn, stream)
             cursor.execute(statement, params)
             names = [d[0] for d in cursor.description] if cursor.description else []
-            head = list(cursor.fetchmany(head_size)) if names else []
+            # drivers take a C int; a head that large would not fit in memory anyway
+            head = list(cursor.fetchmany(min(head_size, _MAX_FETCH))) if names else []
     except BaseException:
         if stream and cursor is not None:
             backend.discard(cursor, conn)  # a server-side result may be left unread

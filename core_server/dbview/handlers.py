@@ -253,9 +253,9 @@ def _respond(dbv: DBViews, req: ViewRequest, names: list[str], batches: Iterable
         with requestlog.timed("encode"):
             body = output.encode_body(fmt, names, batches)
         requestlog.set_rows(total)
-        return Response(body, mimetype=output.MIMETYPES[fmt], headers=headers)
+        return Response(body, content_type=output.MIMETYPES[fmt], headers=headers)
     chunks = output.ENCODERS[fmt](names, batches)
-    response = Response(stream_with_context(chunks), mimetype=output.MIMETYPES[fmt],
+    response = Response(stream_with_context(chunks), content_type=output.MIMETYPES[fmt],
                         headers=headers)
     if release is not None:
         # the WSGI server closes the response also when the client went away or never read the

@@ -85,6 +85,7 @@ def init_app(app: Flask) -> None:
         max_batch=config.get_int("store.max_batch_ops"),
         limits=DbLimits.from_config(config, config.get_int("store.statement_timeout")))
     state.put(STORE, store)
+    app.url_map.converters.update(routes.CONVERTERS)
     app.register_blueprint(routes.blueprint)
     state.openapi.append(lambda: openapi_doc.paths(store))
     state.health_checks["store"] = meta.health(store)
