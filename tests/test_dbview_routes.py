@@ -177,3 +177,11 @@ def test_openapi_lists_views_with_parameters(mydb_client):
 def test_health_check_per_connector(mydb_client):
     body = mydb_client.get("/api/_health?deep=1").get_json()
     assert body["checks"]["db:mydb"] == "ok" and body["status"] == "ok"
+
+
+def test_lookup_answers_a_post_form_as_tdp_core_17(mydb_client):
+    # tdp_core 17 serves /lookup for GET and POST; its clients may send the form as a body
+    got = mydb_client.post("/api/db/mydb/mytable_unique/lookup",
+                           data={"column": "cat", "query": "cat", "limit": "3", "page": "1"})
+    assert got.status_code == 200
+    assert got.get_json() == {"items": [{"id": "MyCat 4", "text": "MyCat 4"}], "more": False}

@@ -56,7 +56,7 @@ def view_desc(connector: str, view: str) -> Response:
     return handlers.desc(_dbv(), connector, view)
 
 
-@blueprint.get("/<connector>/<view>/lookup")
+@blueprint.route("/<connector>/<view>/lookup", methods=METHODS)
 def view_lookup(connector: str, view: str) -> Response:
     """Autocompletion: ``{"items": [...], "more": bool}`` (``query``, ``page``, ``limit``)."""
     return handlers.lookup(_dbv(), connector, view, request_values())
