@@ -21,6 +21,7 @@ from core_server import encoding
 from core_server import endpoints
 from core_server import errors
 from core_server import forwarded
+from core_server import httplimits
 from core_server import idtypes
 from core_server import introspection
 from core_server import metrics
@@ -40,8 +41,8 @@ from core_server.state import ServerState
 log = logging.getLogger("core_server")
 
 #: Subsystems in the order they are wired; each has ``init_app(app)``.
-SUBSYSTEMS = (encoding, errors, requestlog, metrics, security, endpoints, openapi, dbview,
-              docstore, idtypes, tdp, browse, tracing)
+SUBSYSTEMS = (encoding, errors, requestlog, httplimits, metrics, security, endpoints, openapi,
+              dbview, docstore, idtypes, tdp, browse, tracing)
 
 
 def create_app(
@@ -135,6 +136,8 @@ def _configure_flask(app: Flask, cfg: config_mod.Config) -> None:
     # Without a configured key, sessions and tokens only live as long as this process.
     app.config["SECRET_KEY"] = cfg.get_optional_str("core_server.secret_key") or secrets.token_hex(32)
     app.config["CORE_SERVER_ACCESS_LOG"] = cfg.get_bool("core_server.access_log")
+    app.config["CORE_SERVER_MAX_REQUEST_LINE"] = cfg.get_int("core_server.max_request_line")
+    app.config["CORE_SERVER_MAX_HEADER_SIZE"] = cfg.get_int("core_server.max_header_size")
     app.config["JSON_SORT_KEYS"] = False
     proxies = {k: v for k, v in cfg.get_dict("core_server.proxy_fix").items() if v > 0}
     if proxies:

@@ -23,8 +23,10 @@ from core_server.config import REDACTED
 from core_server.config import SETTINGS
 from core_server.config import Config
 from core_server.config import ConfigError
+from core_server.dbview import dbviews_of
 from core_server.demo import ensure_demo_data
 from core_server.health import check_extensions
+from core_server.httplimits import JsonErrorRequestHandler
 from core_server.registry import RegistryError
 from core_server.security import hash_password as make_hash
 from core_server.tdp import MigrationError
@@ -107,7 +109,8 @@ def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
         run_gunicorn(app, host=host, port=port, workers=workers, threads=threads,
                      keepalive=keepalive)
     else:
-        app.run(host=host, port=port, debug=debug, threaded=True)
+        app.run(host=host, port=port, debug=debug, threaded=True,
+                request_handler=JsonErrorRequestHandler)
 
 
 @main.command()
@@ -172,6 +175,10 @@ def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
     state = app.extensions["core_server"]
     with app.app_context():
         check_extensions(state.registry)
+        problems = dbviews_of(app).dburl_problems()
+    for connector, message, fatal in problems:
+        label = click.style("FAILED", fg="red") if fatal else click.style("warning", fg="yellow")
+        click.echo(f"{label} connector {connector}: {message}")
     for warning in state.config.warnings:
         click.echo(f"{click.style('CONFIG', fg='red')} {warning}")
     for plugin in state.registry.plugins.values():
@@ -182,7 +189,8 @@ def check(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
             click.echo(f"    {error}")
         for warning in plugin.warnings:
             click.echo(f"    warning: {warning}")
-    sys.exit(1 if state.registry.failed or state.config.warnings else 0)
+    fatal = any(p[2] for p in problems)
+    sys.exit(1 if state.registry.failed or state.config.warnings or fatal else 0)
 
 
 @main.command("hash-password")

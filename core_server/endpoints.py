@@ -263,7 +263,9 @@ def openapi_fragment(endpoints: dict[str, ProxyEndpoint]) -> dict[str, Any]:
                               "204": {"description": "the endpoint returned nothing"},
                               **error_responses(400, 401, 403, 500)}}
             if method in BODY_METHODS:
-                op["requestBody"] = {"required": False, "content": json_content({})}
+                # an endpoint may describe its body (desc "body": a JSON Schema)
+                op["requestBody"] = {"required": False, "content": json_content(
+                    endpoint.ext.desc.get("body") or {})}
             item[method.lower()] = op
     return {"paths": paths, "tags": [{"name": "endpoints"}] if paths else []}
 

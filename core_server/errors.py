@@ -16,6 +16,7 @@ from flask import g
 from flask import request
 from flask import Request
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from core_server.encoding import json_response
 
@@ -32,10 +33,12 @@ HTTP_CODES: dict[int, str] = {
     409: "conflict",
     412: "precondition_failed",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "unprocessable",
     428: "precondition_required",
     429: "too_many_requests",
+    431: "headers_too_large",
     500: "internal",
     501: "not_implemented",
     503: "unavailable",
@@ -150,6 +153,22 @@ class ApiRequest(Request):
                            f"expected a JSON body, got Content-Type {self.mimetype or 'none'!r}",
                            hint="send Content-Type: application/json")
         raise BadRequest("malformed_json", f"the request body is not valid JSON: {e}")
+
+    def get_data(self, cache: bool = True, as_text: bool = False,
+                 parse_form_data: bool = False) -> Any:
+        """The body, as werkzeug reads it, but a streamed (chunked) body that reaches
+        ``max_content_length`` is a 413.
+
+        werkzeug stops reading a body without Content-Length at the limit and returns what it
+        read without an error, so a 50 MB chunked body would be parsed as a cut-off 16 MB one
+        (400 ``malformed_json``) instead of being refused as too large.
+        """
+        data: bytes = super().get_data(cache=cache, as_text=False,
+                                       parse_form_data=parse_form_data)
+        limit = self.max_content_length
+        if self.content_length is None and limit is not None and len(data) >= limit:
+            raise RequestEntityTooLarge()
+        return data.decode(errors="replace") if as_text else data
 
     def json_body(self, required: bool = False) -> Any:
         """The parsed JSON body (the app's orjson provider); None when the body is empty.

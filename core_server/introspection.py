@@ -7,14 +7,20 @@ test suites ask.
 from __future__ import annotations
 
 import importlib.metadata
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint
+from flask import Flask
 from flask import Response
+from flask import current_app
 from flask import request
 
 from core_server import security
 from core_server.encoding import json_response
+from core_server.state import NotCreated
 from core_server.state import current_state
 from core_server.version import version
 
@@ -25,19 +31,76 @@ tdp_blueprint = Blueprint("tdp_health", __name__)
 
 @blueprint.get("/_health")
 def health() -> Response:
-    """Liveness; with ``?deep=1`` every configured database is pinged (503 if one is down)."""
+    """Liveness (no database is touched); ``?deep=1`` asks every database in parallel.
+
+    Each check (``db:<connector>``, ``server_db``, ``store``...) gets
+    ``core_server.db.health_timeout``; 503 when one is down, naming them in ``down``. A
+    database that does not exist yet (a SQLite file not written) is reported, not down.
+    """
     if request.args.get("deep") not in ("1", "true", "yes"):
         return json_response({"status": "ok"})
+    state = current_state()
+    timeout = state.config.get_int("core_server.db.health_timeout") / 1000
+    probes = state.parts.setdefault("health_probes", _Probes())
+    runs = {name: probes.start(name, check, current_app._get_current_object())  # type: ignore[attr-defined]
+            for name, check in state.health_checks.items()}
+    deadline = time.monotonic() + timeout
     checks: dict[str, str] = {}
-    for name, check in current_state().health_checks.items():
+    down: list[str] = []
+    for name, run in runs.items():
+        answer, is_down = run.answer(deadline, timeout)
+        checks[name] = answer
+        if is_down:
+            down.append(name)
+    body: dict[str, Any] = {"status": "unavailable" if down else "ok", "checks": checks}
+    if down:
+        body["down"] = down
+    return json_response(body, status=503 if down else 200)
+
+
+class _Run:
+    """One check running in a thread of its own; its answer once done."""
+
+    def __init__(self, check: Callable[[], None], app: Flask) -> None:
+        self.done = threading.Event()
+        self.text = "ok"
+        self.down = False
+        self._check = check
+        self._app = app
+        threading.Thread(target=self._run, daemon=True, name="core_server-health").start()
+
+    def _run(self) -> None:
         try:
-            check()
-            checks[name] = "ok"
+            with self._app.app_context():
+                self._check()
+        except NotCreated as exc:
+            self.text = f"not created: {exc}"
         except Exception as exc:  # any failure of a check means unhealthy, with its reason
-            checks[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-    healthy = all(v == "ok" for v in checks.values())
-    return json_response({"status": "ok" if healthy else "unavailable", "checks": checks},
-                         status=200 if healthy else 503)
+            self.text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            self.down = True
+        finally:
+            self.done.set()
+
+    def answer(self, deadline: float, timeout: float) -> tuple[str, bool]:
+        if not self.done.wait(max(0.0, deadline - time.monotonic())):
+            return f"timeout: no answer within {timeout:g} s", True
+        return self.text, self.down
+
+
+class _Probes:
+    """The running checks per name: a check still waiting (on a stuck database) is not started
+    again, so repeated deep health calls hold at most one thread per database."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, _Run] = {}
+        self._lock = threading.Lock()
+
+    def start(self, name: str, check: Callable[[], None], app: Flask) -> _Run:
+        with self._lock:
+            run = self._runs.get(name)
+            if run is None or run.done.is_set():
+                run = self._runs[name] = _Run(check, app)
+            return run
 
 
 @blueprint.get("/_version")

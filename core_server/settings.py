@@ -269,6 +269,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("core_server.strict", False, "fail at startup if any plugin fails to load"),
     Setting("core_server.max_content_length", 16 * 1024 * 1024, "largest request body in bytes",
             ByteSize(minimum=1)),
+    Setting("core_server.max_request_line", 16 * 1024,
+            "longest request line (method, path and query string) in bytes: 414 beyond; 0: no "
+            "limit", ByteSize(minimum=0)),
+    Setting("core_server.max_header_size", 16 * 1024,
+            "longest request header line in bytes: 431 beyond; 0: no limit", ByteSize(minimum=0)),
     Setting("core_server.secret_key", None, "key for sessions and tokens; random per start if unset",
             Str(optional=True)),
     Setting("core_server.proxy_fix", {"x_for": 0, "x_proto": 0, "x_host": 0, "x_prefix": 0},
@@ -286,6 +291,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("core_server.statement_timeout", 30000,
             "default SQL statement timeout in milliseconds (or text: '30s', '5min')",
             Duration(minimum=0)),
+    # bounds on every wait for a database (core_server/dblimits.py, docs/deployment.rst)
+    Setting("core_server.db.connect_timeout", 5000,
+            "milliseconds to open a connection to any database (PostgreSQL counts whole seconds, "
+            "at least 2) (or text: '5s')", Duration(minimum=1)),
+    Setting("core_server.db.pool_size", 3,
+            "connections per database and worker process, the bulkhead: keep it below the threads "
+            "per worker so a stuck database leaves threads for /api/_health and other routes "
+            "(at least 2: schema creation holds a lock on one)", Int(minimum=2)),
+    Setting("core_server.db.pool_timeout", 1000,
+            "milliseconds a request waits for a free connection of a full pool before 503 "
+            "db_busy (or text: '1s')", Duration(minimum=0)),
+    Setting("core_server.db.read_timeout", None,
+            "milliseconds to wait for any answer of a PostgreSQL or MariaDB server before the "
+            "connection is dropped (503); null: the statement timeout + 5 s (or text: '40s')",
+            Duration(minimum=1, optional=True)),
+    Setting("core_server.db.health_timeout", 2000,
+            "milliseconds each database of /api/_health?deep=1 may take to answer (or text: '2s')",
+            Duration(minimum=1, maximum=60000)),
+    Setting("core_server.server_db_statement_timeout", 10000,
+            "statement timeout of the server database (id assignment, sessions, tokens, login "
+            "counters), in milliseconds (or text: '10s')", Duration(minimum=1)),
     Setting("core_server.security.anonymous_read", True,
             "anonymous users may read views and collections (the demo default)"),
     Setting("core_server.security.anonymous_write", False,
@@ -307,6 +333,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("store.default_limit", 50, "page size of a collection listing without _limit",
             _POSITIVE),
     Setting("store.require_if_match", False, "PUT/PATCH/DELETE without If-Match are 428"),
+    Setting("store.statement_timeout", 30000,
+            "statement timeout of the document store's (and named sets') queries in "
+            "milliseconds (or text: '30s')", Duration(minimum=1)),
     # SQL views (core_server/dbview)
     Setting("dbview.batch_size", 1000, "rows fetched and encoded per chunk of a streamed response",
             _POSITIVE),

@@ -16,6 +16,12 @@ from flask import current_app
 from core_server.config import Config
 from core_server.registry import Registry
 
+class NotCreated(Exception):
+    """Raised by a deep health check whose database does not exist yet (a SQLite file that
+    ``core-server demo-data`` or the operator still has to write): reported, not counted as down.
+    """
+
+
 #: A function that returns OpenAPI ``paths`` (and optionally ``components``) for one subsystem.
 OpenApiContributor = Callable[[], dict[str, Any]]
 T = TypeVar("T")
@@ -44,8 +50,8 @@ class ServerState:
     """Everything one app instance owns: config, registry and each subsystem's state.
 
     Subsystems :meth:`put` their state in their ``init_app`` under their :class:`StateKey`, add
-    OpenAPI contributors to ``openapi`` and deep health checks (raise when unhealthy) to
-    ``health_checks``. ``state.store``, ``state.dbviews``... (the key's name as an attribute)
+    OpenAPI contributors to ``openapi`` and deep health checks (raise when unhealthy,
+    :class:`NotCreated` when the database does not exist yet) to ``health_checks``. ``state.store``, ``state.dbviews``... (the key's name as an attribute)
     read the same values for plugins and tests, untyped.
     """
 

@@ -52,6 +52,16 @@ class InvalidValue(BadRequest):
         self.accepted = accepted
 
 
+class Repeated(InvalidValue):
+    """400 ``invalid_value``: a single-valued parameter ``param`` was given more than once."""
+
+    def __init__(self, param: str, found: Sequence[Any]) -> None:
+        super().__init__(param, found, "one value")
+        self.message = (
+            f"{param} is given {len(found)} times ({shown(list(found))}); it takes one value")
+        self.hint = f"send {param} once"
+
+
 def shown(value: Any) -> str:
     """``repr(value)`` cut to a readable length (values may be 100 KB long)."""
     text = repr(value)
@@ -75,6 +85,8 @@ def integer_form(minimum: int = INT64_MIN, maximum: int = INT64_MAX) -> str:
 def _to_int(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # a JSON 174.0 is an integer (as JSON Schema says)
     if not isinstance(value, str) or _INTEGER.fullmatch(value) is None:
         return None
     if len(value.lstrip("+-").lstrip("0")) > _INT64_DIGITS:
@@ -152,8 +164,14 @@ def text(value: Any, param: str, max_length: int | None = None) -> str:
 
 
 def first(values: Values, key: str) -> Any:
-    """The first value of ``key`` (or ``key[]``), or None."""
-    found = values.get(key) or values.get(key + "[]")
+    """The one value of the single-valued parameter ``key`` (or ``key[]``), or None.
+
+    :raises InvalidValue: when it is given more than once (``_limit=1&_limit=2``): which one
+        counts would otherwise be an accident of the parser.
+    """
+    found = list(values.get(key) or ()) + list(values.get(key + "[]") or ())
+    if len(found) > 1:
+        raise Repeated(key, found)
     return found[0] if found else None
 
 

@@ -8,6 +8,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from core_server import metrics
+from core_server.httplimits import GUNICORN_LIMITS
 from core_server.app import create_app
 
 
@@ -46,4 +47,4 @@ def run_gunicorn(app: Flask, *, host: str, port: int, workers: int,
                                                            "threads": threads}
     _Gunicorn(app, {"bind": f"{host}:{port}", "workers": workers, **worker, "accesslog": None,
                     "keepalive": keepalive, "timeout": 120,
-                    "child_exit": metrics.child_exit}).run()
+                    "child_exit": metrics.child_exit, **GUNICORN_LIMITS}).run()

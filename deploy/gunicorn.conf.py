@@ -34,6 +34,12 @@ preload_app = True
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Request line and header limits far above the app's own (core_server.max_request_line and
+# max_header_size, 16 KiB each): the app answers 414/431 as JSON instead of gunicorn's plain
+# 400 (core_server/httplimits.py, GUNICORN_LIMITS, also used by `core-server serve --workers`).
+limit_request_line = 0
+limit_request_field_size = 256 * 1024
+limit_request_fields = 100
 
 # Prometheus multiprocess mode: every worker writes its metrics to files in one folder and a
 # scrape of any worker adds them up (core_server/metrics.py). Set before the app is loaded;

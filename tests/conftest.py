@@ -3,6 +3,7 @@
 import contextlib
 import importlib
 import importlib.abc
+import select
 import socket
 import subprocess
 import sys
@@ -192,20 +193,29 @@ def testdb_module(mydb_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 class TcpProxy:
-    """A TCP forwarder on 127.0.0.1:``port`` to ``target``; ``stop()`` simulates a database outage."""
+    """A TCP forwarder on 127.0.0.1:``port`` to ``target`` that can fail like a network path.
+
+    ``stop()`` refuses (closes the listener, resets every connection: a database that went away),
+    ``stall()`` goes silent (connections are accepted, nothing is forwarded either way: a path
+    that drops packets), ``resume()`` forwards again (stalled connections continue), ``start()``
+    listens again after ``stop()``.
+    """
 
     def __init__(self, port: int, target: tuple[str, int]) -> None:
         self.port = port
         self.target = target
         self._server: socket.socket | None = None
         self._conns: list[socket.socket] = []
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     def start(self) -> None:
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind(("127.0.0.1", self.port))
-        server.listen(16)
+        server.listen(64)
         self._server = server
+        self._flowing.set()
         threading.Thread(target=self._accept, args=(server,), daemon=True).start()
 
     def stop(self) -> None:
@@ -219,6 +229,15 @@ class TcpProxy:
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
         self._conns.clear()
+        self._flowing.set()  # pipes of reset connections end instead of waiting
+
+    def stall(self) -> None:
+        """Forward nothing more (connections stay open, new ones are accepted)."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Forward again."""
+        self._flowing.set()
 
     def _accept(self, server: socket.socket) -> None:
         while True:
@@ -226,15 +245,32 @@ class TcpProxy:
                 client, _ = server.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.target)
-            self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            self._conns.append(client)
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
+    def _connect(self, client: socket.socket) -> None:
+        self._flowing.wait()  # a stalled path does not reach the server either
+        try:
+            upstream = socket.create_connection(self.target)
+        except OSError:
+            client.close()
+            return
+        self._conns.append(upstream)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while True:
+                self._flowing.wait()
+                ready, _, _ = select.select([source], [], [], 0.05)
+                if not ready:
+                    continue
+                if not self._flowing.is_set():
+                    continue  # stalled between select and recv: leave the bytes unread
+                data = source.recv(65536)
+                if not data:
+                    break
                 sink.sendall(data)
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)

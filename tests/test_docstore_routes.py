@@ -171,7 +171,7 @@ def test_listing_options(client: FlaskClient) -> None:
            "invalid_value")
     _error(client.post(f"{S}/plugins/_query", json={"bogus": 1}), 400, "unknown_parameter")
     for paging in ({"limit": -1}, {"offset": -5}, {"limit": "x"}, {"limit": 1.5},
-                   {"limit": True}, {"offset": 10**15}, {"cursor": 5}, {"sort": {"a": 1}}):
+                   {"limit": True}, {"offset": 2**63}, {"cursor": 5}, {"sort": {"a": 1}}):
         _error(client.post(f"{S}/plugins/_query", json=paging), 400, "invalid_value")
 
 

@@ -193,7 +193,9 @@ def test_openapi_lists_endpoints_with_typed_params(client) -> None:
     item = spec["paths"]["/api/proxy/rows/{table}/{row_id}"]
     assert set(item) == {"get", "post", "put", "patch", "delete"}
     params = {p["name"]: p["schema"] for p in item["get"]["parameters"]}
-    assert params == {"table": {"type": "string"}, "row_id": {"type": "integer"}}
+    # text never holds a NUL (openapi.complete says so for every text parameter)
+    assert params == {"table": {"type": "string", "pattern": "^[^\\u0000]*$"},
+                      "row_id": {"type": "integer"}}
     assert item["get"]["summary"] == "one row" and "requestBody" in item["put"]
     types = spec["paths"]["/api/proxy/types/{i}/{f}/{u}/{rest}"]["get"]["parameters"]
     assert [p["schema"].get("format") for p in types] == [None, None, "uuid", None]

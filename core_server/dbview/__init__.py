@@ -38,6 +38,7 @@ from core_server.dbview.output import MIMETYPES
 from core_server.dbview.output import encode_body
 from core_server.dbview.params import ViewRequest
 from core_server.dbview.params import parse_sort
+from core_server.dbview.docs import view_parameters
 from core_server.dbview.forms import view_inputs
 from core_server.dbview.routes import blueprint
 from core_server.dbview.service import DBVIEWS
@@ -59,7 +60,7 @@ __all__ = [
     # the pipeline and id tables, for the packages above dbview
     "Backend", "IdMapper", "MAX_ID", "MIMETYPES", "NAME_LENGTH", "ViewRequest", "backend_for",
     "db_errors", "encode_body", "fetch_all", "open_view", "parse_sort", "query_info",
-    "sqlite_file", "view_inputs", "warnings",
+    "sqlite_file", "view_inputs", "view_parameters", "warnings",
 ]
 
 

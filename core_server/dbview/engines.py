@@ -23,6 +23,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 
 from core_server import signals
+from core_server.dblimits import DbLimits
+from core_server.dblimits import create_engine
+from core_server.dblimits import engine_options
+from core_server.dblimits import install
 
 #: sqlite3 VM instructions between two deadline checks (cheap enough, fine enough).
 _SQLITE_PROGRESS_STEPS = 10_000
@@ -51,6 +55,8 @@ class Backend:
     max_binds = 999
     #: exceptions that mean "the database said no" (the DBAPI's Error is added per engine)
     errors: tuple[type[BaseException], ...] = (sa.exc.SQLAlchemyError,)
+    #: what to do about a missing database file (``DBViews`` names ``core-server demo-data``)
+    missing_hint = "create it, or correct dburl in the connector's config section"
 
     def cursor(self, conn: Any, stream: bool) -> Any:
         """A DBAPI cursor on the pooled connection ``conn`` (server-side when ``stream``)."""
@@ -82,6 +88,10 @@ class Backend:
     def is_unavailable(self, exc: BaseException) -> bool:
         """True if ``exc`` means the database cannot be reached (rather than bad SQL)."""
         return bool(getattr(exc, "connection_invalidated", False))
+
+    def missing(self) -> str | None:
+        """Why the database cannot exist yet (a missing SQLite file), else None."""
+        return None
 
     def limit_offset(self, limit: int | None, offset: int | None) -> str:
         """SQL paging suffix for validated integers."""
@@ -125,10 +135,13 @@ class SQLiteBackend(Backend):
     # SQLITE_MAX_VARIABLE_NUMBER: 999 before SQLite 3.32, 32766 since
     max_binds = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
+    file: Path | None = None
+
     def prepare_url(self, url: URL) -> URL:
         database = url.database or ""
         if not database or database == ":memory:" or database.startswith("file:"):
             return url
+        self.file = Path(database)
         # mode=rw: never create an empty database where the data file is missing
         return url.set(database=f"file:{database}", query={**url.query, "mode": "rw",
                                                            "uri": "true"})
@@ -161,6 +174,12 @@ class SQLiteBackend(Backend):
     def is_timeout(self, exc: BaseException) -> bool:
         return isinstance(_orig(exc), sqlite3.OperationalError) and "interrupt" in str(_orig(exc))
 
+    def missing(self) -> str | None:
+        # asked only after a failure: no stat() on the hot path
+        if self.file is not None and not self.file.exists():
+            return f"the database file {self.file} does not exist: {self.missing_hint}"
+        return None
+
     def is_unavailable(self, exc: BaseException) -> bool:
         text = str(_orig(exc))
         return super().is_unavailable(exc) or "unable to open database" in text \
@@ -191,16 +210,12 @@ class PostgresBackend(Backend):
 
     name = "postgresql"
     max_binds = 65535  # the wire protocol counts parameters in 16 bits
-    # A single-row read through the pool was 6 round trips (ping, BEGIN, DECLARE, FETCH, CLOSE,
-    # ROLLBACK) where one SELECT does: bounded reads take a kept connection in autocommit
-    # (pinged only after it sat idle, ConnectorEngine.checkout) and unbounded ones probe with
-    # a bounded read first; only results larger than the probe use a server-side cursor.
-    reuse_connections = True
+    # A single-row read was 6 round trips (ping, BEGIN, DECLARE, FETCH, CLOSE, ROLLBACK):
+    # unbounded reads probe with a bounded read first and only results larger than the probe
+    # use a server-side cursor. Reads stay on the pool (core_server.db.pool_size is the
+    # bulkhead); kept autocommit connections (reuse_connections) would save the ping and
+    # BEGIN/ROLLBACK too, but live outside the pool's bound.
     probe_rows = 1000
-
-    def keep(self, conn: Any) -> None:
-        # one SELECT needs no transaction around it; statement_timeout is a session setting
-        conn.driver_connection.autocommit = True
 
     def install_timeout(self, engine: Engine, timeout_ms: int, query: str | None) -> None:
         statement = (query or "SET statement_timeout TO {}").format(int(timeout_ms))
@@ -223,8 +238,8 @@ class PostgresBackend(Backend):
     def is_unavailable(self, exc: BaseException) -> bool:
         orig = _orig(exc)
         state = getattr(orig, "sqlstate", None)
-        if state is None and type(orig).__name__ == "OperationalError":
-            return True  # raised by the client library: no server to talk to
+        if state is None and any(c.__name__ == "OperationalError" for c in type(orig).__mro__):
+            return True  # raised by the client library (connect, read timeout): no server
         return super().is_unavailable(exc) or str(state or "").startswith(("08", "57P"))
 
     def sleep_sql(self, seconds: float) -> str:
@@ -318,10 +333,10 @@ def sqlite_file(url: str | None) -> Path | None:
     return Path(str(parsed.database))
 
 
-def writer_engine(url: str) -> Engine:
+def writer_engine(url: str, limits: DbLimits) -> Engine:
     """An engine for the server's own database (``core_server.server_db``)."""
     backend = backend_for(url)
-    engine = sa.create_engine(url, pool_pre_ping=backend.pre_ping)
+    engine = create_engine(url, limits, pool_pre_ping=backend.pre_ping)
     backend.tune_writer(engine)
     return engine
 
@@ -349,12 +364,22 @@ class ConnectorEngine:
     """An engine with its backend hooks; created lazily by :class:`EngineRegistry`."""
 
     def __init__(self, url: str, timeout_ms: int | None, timeout_query: str | None,
-                 options: dict[str, Any]) -> None:
+                 options: dict[str, Any], limits: DbLimits | None = None) -> None:
         self.backend = backend_for(url)
         self.url = url
         self.timeout_ms = timeout_ms
-        kwargs = {"pool_pre_ping": self.backend.pre_ping, **options}
+        limits = limits or DbLimits(statement_timeout_ms=timeout_ms or None)
+        bounds = engine_options(url, limits)
+        if "poolclass" in options:  # the plugin's own pool (e.g. NullPool) takes no pool sizes
+            for key in ("poolclass", "pool_size", "max_overflow", "pool_timeout"):
+                bounds.pop(key, None)
+        # the plugin's engine options win, connect_args merged key by key
+        connect_args = {**bounds.pop("connect_args", {}), **options.get("connect_args", {})}
+        kwargs = {"pool_pre_ping": self.backend.pre_ping, **bounds, **options}
+        if connect_args:
+            kwargs["connect_args"] = connect_args
         self.engine = sa.create_engine(self.backend.prepare_url(make_url(url)), **kwargs)
+        install(self.engine, limits, statement_timeout=False)  # the backend's, below
         self.backend.errors = (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error)
         self.compiled: dict[Any, Any] = {}
         self._idle: list[Any] = []  # detached DBAPI connections (list.pop/append are atomic)
@@ -457,14 +482,15 @@ class EngineRegistry:
         self._lock = threading.Lock()
 
     def get(self, key: str, url: str, timeout_ms: int | None, timeout_query: str | None,
-            options: dict[str, Any]) -> ConnectorEngine:
+            options: dict[str, Any], limits: DbLimits | None = None) -> ConnectorEngine:
         """The engine of base connector ``key``, creating it the first time."""
         engine = self._engines.get(key)
         if engine is not None:
             return engine
         with self._lock:
             if key not in self._engines:
-                self._engines[key] = ConnectorEngine(url, timeout_ms, timeout_query, options)
+                self._engines[key] = ConnectorEngine(url, timeout_ms, timeout_query, options,
+                                                     limits)
                 signals.engine_created.send(key, engine=self._engines[key].engine)
             return self._engines[key]
 

@@ -18,11 +18,13 @@ import sqlalchemy as sa
 from flask import g
 from sqlalchemy import exc as sa_exc
 
+from core_server.dblimits import busy
+from core_server.dblimits import is_busy
+from core_server.dblimits import unavailable
 from core_server.dbview.engines import Backend
 from core_server.dbview.engines import ConnectorEngine
 from core_server.errors import ApiError
 from core_server.errors import GatewayTimeout
-from core_server.errors import ServiceUnavailable
 
 log = logging.getLogger("core_server.dbview")
 
@@ -51,14 +53,16 @@ class db_errors:  # noqa: N801 - used like the function it was: ``with db_errors
 
 
 def _translate(backend: Backend, where: str, exc: BaseException) -> ApiError:
+    if is_busy(exc):  # the pool (the bulkhead) stayed full for pool_timeout
+        log.warning("database of %s busy: %s", where, exc)
+        return busy(where, exc)
     if backend.is_timeout(exc):
         return GatewayTimeout(f"the query of {where} ran past the statement timeout",
                               hint="narrow the request with filters or _limit")
     if backend.is_unavailable(exc) or isinstance(exc, sa_exc.InterfaceError) \
             or type(exc).__name__ == "InterfaceError":
         log.warning("database of %s unavailable: %s", where, exc)
-        return ServiceUnavailable("db_unavailable", f"the database of {where} is unavailable",
-                                  hint="try again later; /api/_health?deep=1 shows its state")
+        return unavailable(where, backend.missing())
     log.error("query of %s failed (request %s)", where, g.get("request_id"), exc_info=exc)
     return ApiError(500, "query_failed", f"the query of {where} failed ({type(exc).__name__})",
                     hint="the server log has the details; quote the request_id")
@@ -113,6 +117,9 @@ def _driver_call(ce: ConnectorEngine, stmt: sa.TextClause,
     return state.statement, params
 
 
+_MAX_FETCH = 2**31 - 1
+
+
 def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: str,
         head_size: int, batch_size: int, stream: bool) -> Rows:
     """Execute and fetch the first ``head_size`` rows; the connection stays open for ``rest``.
@@ -138,7 +145,8 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
                 cursor = backend.cursor(conn, stream)
                 cursor.execute(statement, params)
                 names = [d[0] for d in cursor.description] if cursor.description else []
-                head = list(cursor.fetchmany(head_size)) if names else []
+                # drivers take a C int; a head that large would not fit in memory anyway
+                head = list(cursor.fetchmany(min(head_size, _MAX_FETCH))) if names else []
             break
         except BaseException as exc:
             if owner is None and cursor is not None:

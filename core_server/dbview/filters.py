@@ -192,7 +192,7 @@ def _check_comparison(ctx: Context, key: str, name: str, cmp: str | None, items:
         raise BadRequest("invalid_filter", f"filter_{key} has {len(items)} values, "
                          "only one is allowed")
     complement = f"{cmp[:2]}_{name}"
-    if cmp in ("lte", "gte") and complement in keys:
+    if cmp in ("lte", "gte") and complement in keys:  # TDP refuses the pair too
         raise BadRequest("invalid_filter", f"filter_{key} and filter_{complement} together",
                          hint="use only one of them")
 

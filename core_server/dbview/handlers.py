@@ -225,12 +225,22 @@ def _with_ids(dbv: DBViews, req: ViewRequest, names: list[str],
     mapper = dbv.ids
     idtype = req.view.idtype or req.name
 
+    def with_ids(batch: list[Any]) -> list[Any]:
+        ids = mapper(list(map(itemgetter(index), batch)), idtype)
+        # DBAPI rows are tuples already (sqlite3, psycopg, pymysql); others are converted
+        rows = batch if not batch or type(batch[0]) is tuple else map(tuple, batch)
+        return list(map(add, zip(ids), rows))  # (_id,) + row, in C
+
+    # the first batch before the response starts: a server database that is down is a 503
+    # JSON answer, not a response cut off after its headers
+    rest = iter(batches)
+    first = with_ids(next(rest, []))
+
     def assign() -> Iterator[list[Any]]:
-        for batch in batches:
-            ids = mapper(list(map(itemgetter(index), batch)), idtype)
-            # DBAPI rows are tuples already (sqlite3, psycopg, pymysql); others are converted
-            rows = batch if not batch or type(batch[0]) is tuple else map(tuple, batch)
-            yield list(map(add, zip(ids), rows))  # (_id,) + row, in C
+        if first:
+            yield first
+        for batch in rest:
+            yield with_ids(batch)
 
     return ["_id", *names], assign()
 
@@ -254,9 +264,9 @@ def _respond(dbv: DBViews, req: ViewRequest, names: list[str], batches: Iterable
         with requestlog.timed("encode"):
             body = output.encode_body(fmt, names, batches)
         requestlog.set_rows(total)
-        return Response(body, mimetype=output.MIMETYPES[fmt], headers=headers)
+        return Response(body, content_type=output.MIMETYPES[fmt], headers=headers)
     chunks = output.ENCODERS[fmt](names, batches)
-    response = Response(stream_with_context(chunks), mimetype=output.MIMETYPES[fmt],
+    response = Response(stream_with_context(chunks), content_type=output.MIMETYPES[fmt],
                         headers=headers)
     if release is not None:
         # the WSGI server closes the response also when the client went away or never read the

@@ -14,12 +14,19 @@ import random
 import threading
 import time
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
+
+from core_server.dblimits import busy
+from core_server.dblimits import create_tables
+from core_server.dblimits import is_busy
+from core_server.dblimits import unavailable
 
 log = logging.getLogger("core_server.dbview.idmapping")
 
@@ -30,6 +37,19 @@ MAX_ID = 2**31 - 1
 _CHUNK = 500
 _RETRIES = 20
 _INT = {int}
+#: the schema lock of the id table (dblimits.schema_lock)
+LOCK_NAME = "core_server.idmap.schema"
+_WHERE = "the server database (id assignment)"
+
+
+@contextmanager
+def _db_errors() -> Iterator[None]:
+    # the server database down or its pool full is a 503 of the request, never a 500
+    try:
+        yield
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
+        log.warning("%s unavailable: %s", _WHERE, exc)
+        raise (busy(_WHERE, exc) if is_busy(exc) else unavailable(_WHERE)) from exc
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -41,6 +61,20 @@ def _table(metadata: sa.MetaData) -> sa.Table:
         sa.PrimaryKeyConstraint("idtype", "name", name=f"pk_{TABLE_NAME}"),
         sa.UniqueConstraint("idtype", "id", name=f"uq_{TABLE_NAME}_id"),
     )
+
+
+def _unreachable(exc: sa_exc.DBAPIError) -> bool:
+    """The server database cannot be reached (as opposed to a lost race worth retrying)."""
+    orig = exc.orig
+    if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
+        return True
+    # psycopg raises its plain OperationalError for connect failures and read timeouts (races
+    # have a SQLSTATE or a subclass); pymysql's client errors are 2002-2055
+    if type(orig).__name__ in ("OperationalError", "ConnectionTimeout") \
+            and getattr(orig, "sqlstate", 0) is None:
+        return True
+    code = getattr(orig, "args", (None,))[0] if getattr(orig, "args", None) else None
+    return code in (2002, 2003, 2006, 2013, 2055)
 
 
 class IdMapper:
@@ -59,10 +93,14 @@ class IdMapper:
         self._created = False
 
     def __call__(self, names: Sequence[Any], idtype: str) -> list[int]:
-        """The ids of ``names`` (any values; compared as strings), assigning unseen ones."""
+        """The ids of ``names`` (any values; compared as strings), assigning unseen ones.
+
+        :raises ServiceUnavailable: 503 when the server database cannot be reached.
+        """
         cache = self._cache.get(idtype)
         if cache is None:
-            cache = self._load(idtype)
+            with _db_errors():
+                cache = self._load(idtype)
         ints = self._ints.get(idtype)
         if ints is not None and set(map(type, names)) == _INT:
             # integer ids (the common case) skip str(): exact ints only, as True == 1 == 1.0
@@ -73,7 +111,7 @@ class IdMapper:
         ids = list(map(cache.get, keys))
         if None in ids:  # only unseen names reach the database
             missing = [k for k, i in zip(keys, ids) if i is None]
-            with self._lock:
+            with self._lock, _db_errors():
                 self._resolve(idtype, list(dict.fromkeys(missing)), cache)
             ids = list(map(cache.__getitem__, keys))
         if ints is not None and set(map(type, names)) == _INT:
@@ -106,14 +144,18 @@ class IdMapper:
 
     def lookup(self, names: Iterable[Any], idtype: str) -> dict[str, int]:
         """Existing ids of ``names`` (no assignment)."""
-        self._ensure_table()
         keys = [str(n) for n in names]
-        with self.engine.connect() as conn:
-            return self._select(conn, idtype, keys)
+        with _db_errors():
+            self._ensure_table()
+            with self.engine.connect() as conn:
+                return self._select(conn, idtype, keys)
 
     def _ensure_table(self) -> None:
+        # many workers and hosts create the table on their first request at once: under the
+        # schema lock (PostgreSQL's CREATE TABLE races in pg_type even with IF NOT EXISTS)
         if not self._created:
-            self.table.metadata.create_all(self.engine, checkfirst=True)
+            with self.engine.begin() as conn:
+                create_tables(conn, [self.table], LOCK_NAME)
             self._created = True
 
     def _resolve(self, idtype: str, missing: list[str], cache: dict[str, int]) -> None:
@@ -129,11 +171,14 @@ class IdMapper:
                     self._top[idtype] = max(assigned.values())
                 return
             except sa_exc.DBAPIError as exc:
+                if _unreachable(exc):  # no retry can help: 503 at once
+                    raise
                 # another process assigned some of these (unique violation, deadlock, lock wait,
                 # an aborted psycopg pipeline): re-read and retry
                 log.debug("id assignment retry %d for %s: %s", attempt, idtype, exc)
                 time.sleep(random.uniform(0, 0.005) * attempt)  # let the winner commit
-        raise RuntimeError(f"could not assign ids of {idtype} after {_RETRIES} attempts")
+        raise unavailable(_WHERE, f"ids of {idtype} could not be assigned after {_RETRIES} "
+                          "attempts; try again")
 
     def _select(self, conn: sa.Connection, idtype: str, keys: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}

@@ -8,6 +8,7 @@ assembled by :mod:`core_server.dbview.sql`. No security check, engine or query h
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -28,7 +29,6 @@ from core_server.dbview.service import ConnectorEntry
 from core_server.dbview.service import DBViews
 from core_server.errors import ApiError
 from core_server.errors import BadRequest
-from core_server.values import INT64_MAX
 from core_server.values import InvalidValue
 from core_server.values import Values
 from core_server.values import boolean
@@ -206,8 +206,8 @@ def parse_options(values: Values, columns: Mapping[str, Any] | None, fmt: str | 
     if options.format not in FORMATS:
         raise InvalidValue("_format", options.format, "one of: " + ", ".join(FORMATS))
     # _limit + 1 rows are read to know whether there are more
-    options.limit = get_int(values, "_limit", minimum=0, maximum=INT64_MAX - 1)
-    options.offset = get_int(values, "_offset", 0, minimum=0)
+    options.limit = get_int(values, "_limit", minimum=0, maximum=MAX_PAGING)
+    options.offset = get_int(values, "_offset", 0, minimum=0, maximum=MAX_PAGING)
     options.sort = parse_sort(first(values, "_sort"), columns)
     options.return_query = _flag(values, "_return_query")
     options.assign_ids = _flag(values, "_assignids")
@@ -247,9 +247,10 @@ def _check_limit(options: Options, max_limit: int | None) -> None:
 def lookup_values(values: Values) -> tuple[dict[str, list[Any]], int]:
     """Request values of ``/lookup`` with the TDP query/limit/offset arguments filled in."""
     query = get_text(values, "query").lower()
-    limit = get_int(values, "limit", 30, minimum=1, maximum=INT64_MAX - 1)
-    # offset + limit + 1 (offset2) is a SQL integer too
-    page = get_int(values, "page", 0, minimum=0, maximum=(INT64_MAX - 1 - limit) // limit)
+    limit = get_int(values, "limit", 30, minimum=1, maximum=MAX_PAGING - 1)
+    # offset + limit + 1 (offset2) is a SQL integer too: a page beyond that is beyond every
+    # table anyway, so it is read as the last such page (empty) rather than refused
+    page = min(get_int(values, "page", 0, minimum=0), (MAX_PAGING - 1 - limit) // limit)
     offset = page * limit
     filled = dict(values)
     filled.update({"query": [f"%{query}%"], "query_end": [f"%{query}"],
@@ -366,7 +367,20 @@ def _parse_replacements(view: DBView, values: Values, parsed: Parsed) -> None:
         if value is None:
             raise BadRequest("missing_argument", f"replacement {name!r} is missing",
                              hint=_replacement_hint(name, valid))
-        parsed.replacements[name] = _validate_replacement(name, text(value, name), valid)
+        value = _validate_replacement(name, text(value, name), valid)
+        if name in paging_replacements(view.query) and not (
+                value.isdigit() and int(value) <= MAX_PAGING):
+            raise BadRequest("invalid_replacement", f"replacement {name!r} must be an integer "
+                             f"from 0 to {MAX_PAGING}, not {shown(value)}", hint=f"{name} is a "
+                             "LIMIT or OFFSET of the query: never negative, and with the other "
+                             "within 64 bits")
+        parsed.replacements[name] = value
+
+
+def counts(view: DBView) -> bool:
+    """Whether ``/count`` of ``view`` can answer (``count_sql`` has a query to count)."""
+    return isinstance(view.queries.get("count"), str) or bool(view.table) or \
+        isinstance(view.query, str)
 
 
 def is_server_replacement(name: str, view: DBView) -> bool:
@@ -382,6 +396,23 @@ def _replacement_hint(name: str, valid: Any) -> str:
     if isinstance(valid, re.Pattern):
         return f"{name} must match {valid.pattern} and be SQL-inert ({INERT_FORM})"
     return f"{name} may contain letters, digits, '_' and '.'"
+
+
+#: The largest _limit, _offset and LIMIT/OFFSET replacement: their sum stays within 64 bits
+#: (SQLite adds them and fails beyond).
+MAX_PAGING = 2**62
+
+_PAGING = re.compile(r"\b(?:LIMIT|OFFSET)\s+\{(\w+)\}", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=1024)
+def _paging_names(query: str) -> frozenset[str]:
+    return frozenset(_PAGING.findall(query))
+
+
+def paging_replacements(query: Any) -> frozenset[str]:
+    """The replacements of a view's SQL that stand in a ``LIMIT {x}`` or ``OFFSET {x}``."""
+    return _paging_names(query) if isinstance(query, str) else frozenset()
 
 
 def _validate_replacement(name: str, value: str, valid: Any) -> str:

@@ -25,13 +25,13 @@ def _dbv() -> DBViews:
     return dbviews_of(current_app)
 
 
-@blueprint.route("/", methods=METHODS)
+@blueprint.get("/")
 def list_connectors() -> Response:
     """Every SQL connector: ``[{"name", "description"}]``."""
     return handlers.connectors(_dbv())
 
 
-@blueprint.route("/<connector>/", methods=METHODS)
+@blueprint.get("/<connector>/")
 def list_views(connector: str) -> Response:
     """The views of a connector the current user may read."""
     return handlers.views(_dbv(), connector)
@@ -50,7 +50,7 @@ def view_count(connector: str, view: str) -> Response:
     return handlers.count(_dbv(), connector, view, request_values())
 
 
-@blueprint.route("/<connector>/<view>/desc", methods=METHODS)
+@blueprint.get("/<connector>/<view>/desc")
 def view_desc(connector: str, view: str) -> Response:
     """The view's description: type, id type, arguments, columns, filters, queries."""
     return handlers.desc(_dbv(), connector, view)

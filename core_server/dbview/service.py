@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import threading
 from collections.abc import Callable
@@ -12,9 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.engine import make_url
 from flask import Response
 
 from core_server.config import Config
+from core_server.dblimits import DbLimits
 from core_server.dbview.builder import DBView
 from core_server.dbview.columns import Columns
 from core_server.dbview.columns import derive_columns
@@ -30,6 +34,7 @@ from core_server.registry import DB_CONNECTOR
 from core_server.registry import DB_CONNECTOR_EXTENSION
 from core_server.registry import Extension
 from core_server.registry import Registry
+from core_server.state import NotCreated
 from core_server.state import StateKey
 from core_server.state import state_of
 
@@ -139,8 +144,18 @@ class DBViews:
         timeout = base.statement_timeout
         if timeout is None:
             timeout = self.statement_timeout
-        return self.engines.get(entry.base, base.dburl, timeout, base.statement_timeout_query,
-                                base.engine_options)
+        try:
+            ce = self.engines.get(entry.base, base.dburl, timeout, base.statement_timeout_query,
+                                  base.engine_options, DbLimits.from_config(self.config, timeout))
+        except (sa.exc.ArgumentError, ImportError) as exc:  # NoSuchModuleError is an ArgumentError
+            log.error("connector %s: dburl cannot be used: %s", entry.base, exc)
+            raise ServiceUnavailable("db_unavailable", f"the dburl of connector {entry.base!r} "
+                                     f"cannot be used ({type(exc).__name__})",
+                                     hint="correct dburl in its config section; `core-server "
+                                     "check` names the problem") from None
+        if _has_demo_data(self.connectors[entry.base].plugin):
+            ce.backend.missing_hint = "run `core-server demo-data` to write the demo database"
+        return ce
 
     def columns(self, entry: ConnectorEntry, view: DBView) -> Columns:
         """The view's columns, derived from its table on first use and cached per connector."""
@@ -166,19 +181,59 @@ class DBViews:
             with self._lock:
                 if self._ids is None:
                     url = self.config.get_str("core_server.server_db")
-                    self._ids = IdMapper(writer_engine(url))
+                    limits = DbLimits.from_config(
+                        self.config, self.config.get_int("core_server.server_db_statement_timeout"))
+                    self._ids = IdMapper(writer_engine(url, limits))
         return self._ids
 
     def ping(self, name: str) -> None:
-        """Health check of one connector: ``SELECT 1`` on its engine (raises when down)."""
-        with self.engine(self.connectors[name]).engine.connect() as conn:
+        """Health check of one connector: ``SELECT 1`` on its engine (raises when down).
+
+        :raises NotCreated: its SQLite file does not exist yet (as ``core-server check`` says).
+        """
+        ce = self.engine(self.connectors[name])
+        missing = ce.backend.missing()
+        if missing:
+            raise NotCreated(missing)
+        with db_errors(ce.backend, name), ce.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+
+    def dburl_problems(self) -> list[tuple[str, str, bool]]:
+        """What ``core-server check`` says about each base connector's ``dburl``, offline.
+
+        :return: ``(connector, message, fatal)``: an unparseable URL or an unknown database or
+            driver is fatal; a SQLite file that does not exist yet is not (``_health?deep=1``
+            reports it as "not created" too).
+        """
+        problems = []
+        for name, entry in sorted(self.connectors.items()):
+            url = entry.connector.dburl
+            if entry.base != name or not url:
+                continue
+            try:
+                make_url(url).get_dialect().import_dbapi()
+            except Exception as exc:  # noqa: BLE001 - any failure to load the URL is the finding
+                problems.append((name, f"dburl cannot be used: {type(exc).__name__}: {exc}", True))
+                continue
+            missing = self.engine(entry).backend.missing()
+            if missing:
+                problems.append((name, missing, False))
+        return problems
 
     def dispose(self) -> None:
         """Close every pool (tests)."""
         self.engines.dispose()
         if self._ids is not None:
             self._ids.engine.dispose()
+
+
+@functools.cache
+def _has_demo_data(plugin: str) -> bool:
+    """Whether ``plugin`` ships ``<plugin>.demo_data`` (what ``core-server demo-data`` writes)."""
+    try:
+        return importlib.util.find_spec(f"{plugin}.demo_data") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 #: Where :func:`core_server.dbview.init_app` keeps the :class:`DBViews`.

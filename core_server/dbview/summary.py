@@ -23,7 +23,6 @@ from core_server.dbview import execute
 from core_server.dbview.engines import ConnectorEngine
 from core_server.dbview.handlers import open_view
 from core_server.dbview.params import ViewRequest
-from core_server.dbview.routes import METHODS
 from core_server.dbview.service import DBViews
 from core_server.dbview.service import dbviews_of
 from core_server.encoding import json_response
@@ -176,7 +175,7 @@ def _plain(value: Any) -> Any:
         return str(value)
 
 
-@blueprint.route("/<connector>/<view>/summary", methods=METHODS)
+@blueprint.get("/<connector>/<view>/summary")
 def view_summary(connector: str, view: str) -> Response:
     """The column summary of a view (arguments and filters as for its rows)."""
     dbv = dbviews_of(current_app)
@@ -192,7 +191,7 @@ def openapi_fragment() -> dict[str, Any]:
         "rows": {"type": "integer"}, "complete": {"type": "boolean"},
         "skipped": {"type": "array", "items": {"type": "string"}},
         "columns": {"type": "object", "additionalProperties": {"type": "object"}}}}
-    return {"paths": {"/api/db/{connector}/{view}/summary": {"get": operation(
+    return {"paths": {"/api/db/{connector}/{view}/summary": {method: operation(
         "column summary: histograms of number columns, counts of categorical ones; the "
         "view's arguments and filter_* parameters apply", schema, tag="db", parameters=path,
-        errors=(400, 401, 403, 404, 503, 504))}}}
+        errors=(400, 401, 403, 404, 503, 504)) for method in ("get",)}}}

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask
 
+from core_server.dblimits import DbLimits
 from core_server.docstore import meta
 from core_server.docstore import openapi_doc
 from core_server.docstore import routes
@@ -81,8 +82,10 @@ def init_app(app: Flask) -> None:
         max_limit=config.get_int("store.max_limit"),
         default_limit=config.get_int("store.default_limit"),
         require_if_match=config.get_bool("store.require_if_match"),
-        max_batch=config.get_int("store.max_batch_ops"))
+        max_batch=config.get_int("store.max_batch_ops"),
+        limits=DbLimits.from_config(config, config.get_int("store.statement_timeout")))
     state.put(STORE, store)
+    app.url_map.converters.update(routes.CONVERTERS)
     app.register_blueprint(routes.blueprint)
     state.openapi.append(lambda: openapi_doc.paths(store))
     state.health_checks["store"] = meta.health(store)

@@ -22,7 +22,8 @@ def _parse(body: dict[str, Any], max_ops: int) -> list[dict[str, Any]]:
                          hint="config store.max_batch_ops")
     for i, op in enumerate(ops):
         kind = op.get("op") if isinstance(op, dict) else None
-        if kind not in _ACTIONS or not isinstance(op.get("collection"), str):
+        if not isinstance(kind, str) or kind not in _ACTIONS or \
+                not isinstance(op.get("collection"), str):
             raise BadRequest("invalid_body", f"op {i}: needs 'op' (insert, update, patch, "
                              "delete) and 'collection'")
         extra = set(op) - _KEYS[kind] - {"op", "collection"}

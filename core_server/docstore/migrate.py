@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
+from core_server.dblimits import create_table
+from core_server.dblimits import engine_schema_lock
 from core_server.docstore.model import Collection
 from core_server.docstore.tables import Layout
 
 log = logging.getLogger("core_server.docstore")
+#: the schema lock of the store's tables (dblimits.engine_schema_lock)
+LOCK_NAME = "core_server.docstore.schema"
 
 
 def signature(collection: Collection) -> dict[str, Any]:
@@ -42,7 +48,17 @@ def incompatible(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def sync_tables(store: Any) -> None:
-    """Bring the database in line with every registered collection (see module docs)."""
+    """Bring the database in line with every registered collection (see module docs).
+
+    Workers and hosts that start on a fresh database at once take turns (the schema lock):
+    PostgreSQL's concurrent ``CREATE TABLE`` collide in ``pg_type`` even with
+    ``IF NOT EXISTS``, and MariaDB's ``ALTER TABLE`` of generated columns would run twice.
+    """
+    with engine_schema_lock(store.engine, LOCK_NAME):
+        _sync(store)
+
+
+def _sync(store: Any) -> None:
     engine = store.engine
     _create(engine, store.meta_table)
     with engine.connect() as conn:
@@ -75,16 +91,28 @@ def _sync_collection(engine: sa.Engine, layout: Layout) -> None:
         _create(engine, table)
     if layout.generated:
         _add_generated_columns(engine, layout)
-    with engine.begin() as conn:
+    with _writing(engine) as conn:
         for index in layout.indexes:  # new indexes of an existing table
             conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
 
 
+@contextmanager
+def _writing(engine: sa.Engine) -> Iterator[sa.Connection]:
+    # SQLite: BEGIN IMMEDIATE takes the write lock first (waiting busy_timeout for it); a
+    # deferred transaction that read the schema and then writes fails at once ("database is
+    # locked") when another process wrote in between
+    with engine.connect() as conn:
+        conn = conn.execution_options(docstore_write=True)
+        with conn.begin():
+            yield conn
+
+
 def _create(engine: sa.Engine, table: sa.Table) -> None:
     try:
-        table.create(engine, checkfirst=True)
+        with _writing(engine) as conn:
+            create_table(conn, table)
     except sa.exc.DBAPIError:
-        # another worker created it between the check and the CREATE
+        # another worker created it between the check and the CREATE (without a schema lock)
         if not sa.inspect(engine).has_table(table.name):
             raise
 
@@ -103,7 +131,7 @@ def _save_signature(engine: sa.Engine, table: sa.Table, name: str, sig: dict[str
                     exists: bool) -> None:
     now = dt.datetime.now(dt.timezone.utc).isoformat()
     values = {"signature": orjson.dumps(sig).decode(), "updated_at": now}
-    with engine.begin() as conn:
+    with _writing(engine) as conn:
         if exists:
             conn.execute(table.update().where(table.c.name == name).values(**values))
         else:

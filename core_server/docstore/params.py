@@ -14,6 +14,12 @@ from werkzeug.datastructures import MultiDict
 from core_server.errors import ApiError
 from core_server.errors import ApiRequest
 from core_server.errors import BadRequest
+from core_server.values import INT64_MAX
+from core_server.values import InvalidValue
+from core_server.values import Repeated
+from core_server.values import boolean
+from core_server.values import integer
+from core_server.values import shown
 
 #: Reserved query parameters (everything else is a filter on a field).
 RESERVED = frozenset({"_sort", "_limit", "_page", "_offset", "_skip", "_cursor", "_count",
@@ -36,15 +42,8 @@ class ListArgs:
 
 
 def parse_bool(value: Any, name: str) -> bool:
-    """``true/false/1/0`` (or a JSON bool), else 400."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise BadRequest("invalid_value", f"{name} must be true or false, got {value!r}")
+    """A boolean as :func:`core_server.values.boolean` reads it (or a JSON bool), else 400."""
+    return boolean(value, name)
 
 
 def parse_fields(value: Any) -> list[str] | None:
@@ -95,8 +94,10 @@ def _reserved(out: ListArgs, key: str, values: list[str], allowed: frozenset[str
         raise BadRequest("unknown_parameter", f"unknown query parameter {key!r}",
                          hint="reserved: " + ", ".join(sorted(allowed)))
     if len(values) > 1:
-        raise BadRequest("invalid_value", f"query parameter {key!r} is repeated")
+        raise Repeated(key, values)
     value = values[0]
+    if value == "":
+        return  # an empty reserved parameter is an absent one (as _limit= in every route)
     if key == "_sort":
         out.sort = value
     elif key in ("_limit", "_page"):
@@ -118,17 +119,20 @@ def body_args(body: dict[str, Any]) -> ListArgs:
     if unknown:
         raise BadRequest("unknown_parameter", f"unknown keys {unknown} in the query body",
                          hint="keys: " + ", ".join(sorted(known)))
-    flt = body.get("filter") or {}
+    flt = body.get("filter")
+    flt = {} if flt is None else flt
     if not isinstance(flt, dict):
         raise BadRequest("invalid_value", "filter must be a JSON object")
     cursor = body.get("cursor")
     if cursor is not None and not isinstance(cursor, str):
         raise BadRequest("invalid_value", "cursor must be a string")
     sort = body.get("sort")
+    sort = None if sort == "" else sort  # "" is no sort, as _sort= in a query string
     if sort is not None and not isinstance(sort, (str, list)):
         raise BadRequest("invalid_value", "sort must be a list or a comma-separated string")
+    offset = body.get("offset")
     return ListArgs(filter=flt, sort=sort, limit=body.get("limit"),
-                    offset=body.get("offset") or 0, cursor=cursor,
+                    offset=0 if offset is None else offset, cursor=cursor,
                     count=parse_bool(body.get("count", True), "count"),
                     fields=parse_fields(body.get("fields")))
 
@@ -158,9 +162,11 @@ def if_match(request: Request, required: bool) -> int | None:
     if header == "*":
         return None
     text = header.removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ApiError(412, "precondition_failed", f"If-Match {header!r} matches no version")
-    return int(text)
+    try:  # one integer reader for every value (ASCII digits, 64 bits: not "²", not 10**30)
+        return integer(text, "If-Match", 1, INT64_MAX)
+    except InvalidValue:
+        raise ApiError(412, "precondition_failed", f"If-Match {shown(header)} matches no "
+                       "version", hint='send If-Match: "<_version>" from the ETag') from None
 
 
 def etag(version: int) -> str:

@@ -18,6 +18,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from core_server import values
 from core_server.docstore.dialects import BIND_TYPES
 from core_server.docstore.dialects import check_regex
 from core_server.docstore.model import AUTO_FIELDS
@@ -27,6 +28,7 @@ from core_server.docstore.tables import Layout
 from core_server.docstore.validate import parse_datetime
 from core_server.errors import BadRequest
 from core_server.errors import Forbidden
+from core_server.values import InvalidValue
 
 MAX_CLAUSES = 50
 MAX_DEPTH = 5
@@ -51,19 +53,11 @@ _INVALID = object()
 
 
 def _convert(kind: str, value: Any, from_text: bool) -> Any:
-    if from_text and isinstance(value, str):
-        if kind == "int":
-            return int(value) if value.strip().lstrip("-").isdigit() and len(value) < 20 \
-                else _INVALID
-        if kind == "float":
-            try:
-                number = float(value)
-            except ValueError:
-                return _INVALID
-            return number if number == number and abs(number) != float("inf") else _INVALID
-        if kind == "bool":
-            return {"true": True, "false": False, "1": True, "0": False}.get(value.lower(),
-                                                                             _INVALID)
+    if from_text and isinstance(value, str) and kind in _FROM_TEXT:
+        try:  # query-string text is read as every route reads it (core_server.values)
+            return _FROM_TEXT[kind](value, kind)
+        except InvalidValue:
+            return _INVALID
     if kind in ("string", "ref"):
         return value if isinstance(value, str) and "\x00" not in value else _INVALID
     if kind == "datetime":
@@ -72,12 +66,22 @@ def _convert(kind: str, value: Any, from_text: bool) -> Any:
     if kind == "bool":
         return value if isinstance(value, bool) else _INVALID
     if kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+        ok = isinstance(value, int) and not isinstance(value, bool) and \
+            values.INT64_MIN <= value <= values.INT64_MAX
         return value if ok else _INVALID
     if kind == "float":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return float(value) if ok else _INVALID
+        if not ok:
+            return _INVALID
+        try:
+            return values.floating(value, kind)
+        except InvalidValue:
+            return _INVALID
     return _INVALID
+
+
+_FROM_TEXT: dict[str, Callable[[str, str], Any]] = {
+    "int": values.integer, "float": values.floating, "bool": values.boolean}
 
 
 @dataclass
@@ -245,11 +249,13 @@ class Compiler:
         return self._element(field, lambda e: e == bound)
 
     def _in(self, field: Field, value: Any, text: bool) -> Clause:
-        values = value if isinstance(value, list) else [value]
-        if len(values) > 1000:
+        if not isinstance(value, list):  # the query string always gives a list
+            raise BadRequest("invalid_value", f"$in and $nin on '{field.path}' take a list of "
+                             f"values, not {values.shown(value)}", hint='{"$in": [1, 2]}')
+        if len(value) > 1000:
             raise BadRequest("filter_too_complex", "$in and $nin take at most 1000 values")
-        clauses = [self._eq(field, v, text) for v in values if v is None]
-        others = [convert(field, v, text) for v in values if v is not None]
+        clauses = [self._eq(field, v, text) for v in value if v is None]
+        others = [convert(field, v, text) for v in value if v is not None]
         if others:
             kind = BIND_TYPES[field.element_type]
             bound = sa.bindparam(None, others, type_=kind, expanding=True)

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from flask import Blueprint
 from flask import Response
 from flask import request
+from werkzeug.routing import BaseConverter
 
 from core_server import requestlog
 from core_server import security
@@ -33,6 +34,23 @@ from core_server.state import current_state
 from core_server.trees import get_path
 
 blueprint = Blueprint("docstore", __name__, url_prefix="/api/store")
+
+
+class CollectionName(BaseConverter):
+    """A collection name starts with a letter (``model.NAME_RE``), so ``/_meta`` and ``/_batch``
+    are never read as a collection (and OPTIONS/Allow tell their own methods)."""
+
+    regex = r"[A-Za-z][^/]*"
+
+
+class DocumentId(BaseConverter):
+    """Document ids never start with ``_`` (the store makes hex UUIDs), so ``/_count``,
+    ``/_query``, ``/_meta`` and ``/_check`` are never read as a document id."""
+
+    regex = r"[^_/][^/]*"
+
+
+CONVERTERS = {"collection": CollectionName, "doc_id": DocumentId}
 
 
 def _store() -> Store:
@@ -95,19 +113,19 @@ def run_batch() -> Response:
     return json_response({"results": results})
 
 
-@blueprint.get("/<c>")
+@blueprint.get("/<collection:c>")
 def list_docs(c: str) -> Response:
     """List with query-string filters."""
     return _with_link(_page(c, query_args(request.args), from_text=True))
 
 
-@blueprint.post("/<c>/_query")
+@blueprint.post("/<collection:c>/_query")
 def query_docs(c: str) -> Response:
     """List with a JSON query body."""
     return json_response(_page(c, body_args(json_body(request)), from_text=False))
 
 
-@blueprint.get("/<c>/_count")
+@blueprint.get("/<collection:c>/_count")
 def count_docs(c: str) -> Response:
     """Count with the same filters."""
     user = guard(c, "read")
@@ -116,7 +134,7 @@ def count_docs(c: str) -> Response:
     return json_response({"count": count})
 
 
-@blueprint.post("/<c>")
+@blueprint.post("/<collection:c>")
 def create_doc(c: str) -> Response:
     """Create one document."""
     user = guard(c, "create")
@@ -125,7 +143,7 @@ def create_doc(c: str) -> Response:
     return _doc_response(doc, 201, c)
 
 
-@blueprint.get("/<c>/<doc_id>")
+@blueprint.get("/<collection:c>/<doc_id:doc_id>")
 def get_doc(c: str, doc_id: str) -> Response:
     """One document; 304 when ``If-None-Match`` names its version."""
     user = guard(c, "read")
@@ -152,7 +170,7 @@ def get_doc(c: str, doc_id: str) -> Response:
     return json_response(project(doc, fields) if fields else doc, headers={"ETag": tag})
 
 
-@blueprint.put("/<c>/<doc_id>")
+@blueprint.put("/<collection:c>/<doc_id:doc_id>")
 def replace_doc(c: str, doc_id: str) -> Response:
     """Full replace with compare-and-set."""
     user = guard(c, "update")
@@ -162,7 +180,7 @@ def replace_doc(c: str, doc_id: str) -> Response:
     return _doc_response(doc)
 
 
-@blueprint.patch("/<c>/<doc_id>")
+@blueprint.patch("/<collection:c>/<doc_id:doc_id>")
 def patch_doc(c: str, doc_id: str) -> Response:
     """Merge patch (RFC 7396) or JSON patch (RFC 6902), chosen by Content-Type."""
     user = guard(c, "update")
@@ -174,7 +192,7 @@ def patch_doc(c: str, doc_id: str) -> Response:
     return _doc_response(doc)
 
 
-@blueprint.delete("/<c>/<doc_id>")
+@blueprint.delete("/<collection:c>/<doc_id:doc_id>")
 def delete_doc(c: str, doc_id: str) -> Response:
     """Delete one document applying the reference strategies."""
     user = guard(c, "delete")
@@ -183,7 +201,7 @@ def delete_doc(c: str, doc_id: str) -> Response:
     return Response(status=204)
 
 
-@blueprint.delete("/<c>")
+@blueprint.delete("/<collection:c>")
 def delete_docs(c: str) -> Response:
     """Delete by filter; no filter needs ``_all=true``."""
     user = guard(c, "delete")
@@ -196,7 +214,7 @@ def delete_docs(c: str) -> Response:
     return json_response({"deleted": deleted})
 
 
-@blueprint.post("/<c>/_check")
+@blueprint.post("/<collection:c>/_check")
 def check_doc(c: str) -> Response:
     """Validate an item (optionally one path of it) without storing anything."""
     guard(c, "read")
@@ -204,7 +222,7 @@ def check_doc(c: str) -> Response:
     mode = body.get("mode", "create")
     path = body.get("path")
     if mode not in ("create", "update") or not isinstance(body.get("item"), dict) or (
-            path is not None and not isinstance(path, str)):
+            path is not None and (not isinstance(path, str) or "\x00" in path)):
         raise BadRequest("invalid_value", 'expected {"item": {...}, "path"?: "$.f", '
                          '"mode"?: "create"|"update"}')
     _, errors = validate(_store().collection(c), body["item"], partial=mode == "update")
@@ -215,21 +233,21 @@ def check_doc(c: str) -> Response:
     return json_response({"valid": not errors, "errors": errors})
 
 
-@blueprint.get("/<c>/_meta")
+@blueprint.get("/<collection:c>/_meta")
 def collection_meta(c: str) -> Response:
     """The schema of one collection."""
     guard(c, "read")
     return json_response(meta.collection_meta(_store(), c))
 
 
-@blueprint.post("/<c>/_meta")
+@blueprint.post("/<collection:c>/_meta")
 def collection_rights(c: str) -> Response:
     """Evaluate the collection and field rights for the current user (and an optional item)."""
     body = json_body(request)
     return json_response(meta.evaluate_rights(_store(), c, body))
 
 
-@blueprint.post("/<c>/_actions/<name>/<doc_id>")
+@blueprint.post("/<collection:c>/_actions/<name>/<doc_id:doc_id>")
 def run_action(c: str, name: str, doc_id: str) -> Response:
     """A plugin action with validated params, in one transaction."""
     action = _store().collection(c).actions.get(name)
@@ -243,7 +261,7 @@ def run_action(c: str, name: str, doc_id: str) -> Response:
     return json_response(result)
 
 
-@blueprint.route("/<c>/_selections/<name>", methods=["GET", "POST"])
+@blueprint.route("/<collection:c>/_selections/<name>", methods=["GET", "POST"])
 def selection(c: str, name: str) -> Response:
     """A named projection + filter; rows are lists with ``_id`` first."""
     chosen = _store().collection(c).selections.get(name)

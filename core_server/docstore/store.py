@@ -26,6 +26,11 @@ from sqlalchemy.engine import Engine
 
 from core_server import security
 from core_server import signals
+from core_server.dblimits import DbLimits
+from core_server.dblimits import busy
+from core_server.dblimits import create_engine
+from core_server.dblimits import is_busy
+from core_server.dblimits import unavailable
 from core_server.docstore.dialects import Dialect
 from core_server.docstore.dialects import dialect_for
 from core_server.docstore.dialects import dialect_named
@@ -37,6 +42,7 @@ from core_server.docstore.tables import Layout
 from core_server.docstore.transaction import Transaction
 from core_server.state import StateKey
 from core_server.errors import ApiError
+from core_server.errors import GatewayTimeout
 from core_server.errors import NotFound
 from core_server.errors import ServiceUnavailable
 
@@ -44,6 +50,9 @@ log = logging.getLogger("core_server.docstore")
 T = TypeVar("T")
 _RETRY_CODES = {"40001", "40P01"}  # PostgreSQL serialization failure / deadlock
 _MYSQL_RETRY = {1213, 1205}  # MariaDB deadlock / lock wait timeout
+_TIMEOUT_CODES = {"57014"}  # PostgreSQL query_canceled (statement_timeout)
+_MYSQL_TIMEOUT = {1969, 3024}  # MariaDB max_statement_time / MySQL max_execution_time
+_WHERE = "the document store"
 
 
 class _IdClock:
@@ -82,8 +91,10 @@ class Store:
 
     def __init__(self, url: str, collections: dict[str, Collection], *, max_limit: int = 1000,
                  default_limit: int = 50, require_if_match: bool = False,
-                 max_batch: int = 10000) -> None:
+                 max_batch: int = 10000, limits: DbLimits | None = None) -> None:
         self.url = url
+        #: wait bounds of the engine (default: a 30 s statement timeout)
+        self.limits = limits or DbLimits(statement_timeout_ms=30000)
         self.collections = collections
         self.max_limit = max_limit
         self.default_limit = default_limit
@@ -114,7 +125,7 @@ class Store:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = _create_engine(self.url)
+                    self._engine = _create_engine(self.url, self.limits)
                     signals.engine_created.send("store", engine=self._engine)
         return self._engine
 
@@ -215,13 +226,13 @@ class Store:
         raise AssertionError("unreachable")
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, limits: DbLimits) -> Engine:
     probe = sa.engine.make_url(url)
     dialect = dialect_named(probe.get_backend_name())
     if dialect.name == "sqlite" and probe.database and probe.database != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(probe.database)), exist_ok=True)
-    engine = sa.create_engine(url, json_serializer=lambda v: orjson.dumps(v).decode(),
-                              json_deserializer=orjson.loads, **dialect.engine_options())
+    engine = create_engine(url, limits, json_serializer=lambda v: orjson.dumps(v).decode(),
+                           json_deserializer=orjson.loads, **dialect.engine_options())
     dialect.configure(engine)
     return engine
 
@@ -234,19 +245,36 @@ def _retryable(exc: sa.exc.DBAPIError) -> bool:
     return len(args) > 0 and args[0] in _MYSQL_RETRY
 
 
+def _timed_out(exc: sa.exc.DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _TIMEOUT_CODES:
+        return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    return len(args) > 0 and args[0] in _MYSQL_TIMEOUT
+
+
 @contextmanager
 def _db_errors() -> Iterator[None]:
     try:
         yield
     except ApiError:
         raise
+    except sa.exc.TimeoutError as exc:  # the pool (the bulkhead) stayed full
+        if not is_busy(exc):
+            raise
+        log.warning("document store database busy: %s", exc)
+        raise busy(_WHERE, exc) from exc
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         if _retryable(exc):
             raise
+        if _timed_out(exc):
+            raise GatewayTimeout("a query of the document store ran past the statement timeout",
+                                 hint="narrow the filter, or raise store.statement_timeout") \
+                from exc
         if exc.connection_invalidated or "connect" in str(exc).lower() or "unable to open" \
-                in str(exc).lower():
-            raise ServiceUnavailable("db_unavailable", "the document store database cannot be "
-                                     "reached") from exc
+                in str(exc).lower() or "timed out" in str(exc).lower():
+            log.warning("document store database unavailable: %s", exc)
+            raise unavailable(_WHERE) from exc
         raise
 
 

@@ -9,6 +9,7 @@ import jsonpatch
 import sqlalchemy as sa
 
 from core_server import security
+from core_server import values
 from core_server.docstore import refs
 from core_server.docstore import rights
 from core_server.docstore.model import AUTO_FIELDS
@@ -34,17 +35,15 @@ def check_limit(value: Any, maximum: int, default: int, name: str = "_limit") ->
     if value is None or value == "":
         return default
     number = _int(value, name)
-    if number > maximum:
+    if number > maximum:  # its own message: the hint says how to page instead
         raise BadRequest("invalid_value", f"{name} {number} is over the maximum {maximum}",
                          hint=f"use {name}<={maximum} and next_cursor to page")
     return number
 
 
 def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not ((isinstance(value, int) and 0 <= value < 10**12) or (
-            isinstance(value, str) and value.isdigit() and len(value) < 12)):
-        raise BadRequest("invalid_value", f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
+    """A non-negative 64-bit integer (query text or JSON number), the one way of values.py."""
+    return values.integer(value, name, 0, values.INT64_MAX)
 
 
 class Transaction:
@@ -155,7 +154,7 @@ class Transaction:
         """One page: ``{"items", "total"?, "limit", "offset", "next_cursor"}``."""
         store = self.store
         limit = check_limit(limit, store.max_limit, store.default_limit)
-        offset = _int(offset or 0, "_offset")
+        offset = _int(0 if offset is None or offset == "" else offset, "_offset")
         if cursor and offset:
             raise BadRequest("invalid_value", "use either _cursor or _offset, not both")
         layout = self.layout(collection)

@@ -7,6 +7,7 @@ from typing import Any
 
 from core_server.dbview import MAX_ID
 from core_server.dbview import NAME_LENGTH
+from core_server.dbview import view_parameters
 from core_server.idtypes.service import IdTypes
 from core_server.openapi import operation
 
@@ -21,9 +22,25 @@ def _param(name: str, schema: dict[str, Any], description: str, where: str = "qu
             "schema": schema, "description": description}
 
 
-def _ids(name: str, description: str) -> list[dict[str, Any]]:
-    return [_param(f"{name}[]", _LIST, description + " (repeat the key)"),
-            _param(name, {"type": "string"}, description + " (comma-separated)")]
+_NAME = {"type": "string", "maxLength": NAME_LENGTH, "pattern": "^[^\\u0000]*$"}
+_NAMES = f"^[^,\\u0000]{{0,{NAME_LENGTH}}}(?:,[^,\\u0000]{{0,{NAME_LENGTH}}})*$"
+_ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+_INTEGERS = "^(?:[0-9]{1,9}(?:,[0-9]{1,9})*)?$"  # 9 digits stay below MAX_ID
+
+
+def _ids(name: str, description: str, integers: bool = False,
+         required: bool = False) -> list[dict[str, Any]]:
+    """``name[]`` (repeated) and ``name`` (comma-separated); with both, ``name[]`` counts."""
+    item = _ID if integers else _NAME
+    joined = {"type": "string", "pattern": _INTEGERS if integers else _NAMES}
+    return [_param(f"{name}[]", {"type": "array", "items": item}, description +
+                   " (repeat the key)"),
+            _param(name, joined, description + " (comma-separated)", required=required)]
+
+
+def _one_or_list(item: dict[str, Any]) -> dict[str, Any]:
+    # ?id= answers one value, ids a list of them
+    return {"oneOf": [{"type": "array", "items": item}, item]}
 
 
 def _both(summary: str, schema: dict[str, Any], params: list[dict[str, Any]],
@@ -54,22 +71,20 @@ def _paths() -> dict[str, Any]:
                                      "idtype_maps_to"),
         f"{base}/{{idtype}}/map": _both(
             "names -> assigned integer ids (new names get new ids)",
-            {"type": "array", "items": {"type": "integer"}},
-            [idtype, _param("id", {"type": "string", "maxLength": NAME_LENGTH},
-                             "one name: answers one id"),
-             *_ids("ids", "names")], "idtype_map"),
+            _one_or_list({"type": "integer"}),
+            [idtype, _param("id", _NAME, "one name: answers one id (instead of ids)"),
+             *_ids("ids", "names", required=True)], "idtype_map"),
         f"{base}/{{idtype}}/unmap": _both(
             "assigned integer ids -> names (null when unknown)",
-            {"type": "array", "items": {"type": ["string", "null"]}},
-            [idtype, _param("id", {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-                             "one id: answers one name"),
-             *_ids("ids", "integer ids")], "idtype_unmap"),
+            _one_or_list({"anyOf": [{"type": "string"}, {"type": "null"}]}),
+            [idtype, _param("id", _ID, "one id: answers one name (instead of ids)"),
+             *_ids("ids", "integer ids", integers=True, required=True)], "idtype_unmap"),
         f"{base}/{{idtype}}/search": _both(
             "assigned names starting with q", {"type": "array", "items": {"type": "object"}},
             [idtype, query, limit], "idtype_search"),
         f"{base}/{{source}}/{{target}}": _both(
             "map ids of source to target (shortest path over the mappings)",
-            {"type": "array"}, [source, target, *_ids("q", "ids to map"), mode],
+            {"type": "array"}, [source, target, *_ids("q", "ids to map", required=True), mode],
             "idtype_map_to"),
         f"{base}/{{source}}/{{target}}/search": _both(
             "source ids starting with q with their target ids: [{match, to}]",
@@ -80,17 +95,18 @@ def _paths() -> dict[str, Any]:
 
 def _score_paths(idtypes: IdTypes) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    target = _param("target", {"type": "string"}, "the id type of the answered ids", "query",
-                    True)
     for connector, entry in sorted(idtypes.dbv.connectors.items()):
         for name, view in entry.connector.views.items():
             if view.query_type != "score" or view.is_private or not view.idtype:
                 continue
-            reachable = idtypes.graph.reachable(view.idtype)
+            reachable = sorted(idtypes.graph.reachable(view.idtype))
             summary = f"rows of {name} with ids mapped from {view.idtype} to target " \
                       f"({', '.join(reachable) or 'no mappings'})"
+            target = _param("target", {"type": "string", "enum": sorted(
+                {view.idtype, *reachable})}, "the id type of the answered ids", "query", True)
+            params = view_parameters(idtypes.dbv, entry, view)
             paths[f"/api/db/{connector}/{name}/score"] = _both(
-                summary, {"type": "array", "items": {"type": "object"}}, [target],
+                summary, {"type": "array", "items": {"type": "object"}}, [target, *params],
                 f"{connector}_{name}_score")
     return paths
 

@@ -96,7 +96,7 @@ def _respond(idtypes: IdTypes, req: ViewRequest, values: Values, names: list[str
     with requestlog.timed("encode"):
         body = dbview.encode_body(fmt, names, [page])
     requestlog.set_rows(len(page))
-    return Response(body, mimetype=dbview.MIMETYPES[fmt], headers=headers)
+    return Response(body, content_type=dbview.MIMETYPES[fmt], headers=headers)
 
 
 def _next_link(values: Values, end: int) -> str:

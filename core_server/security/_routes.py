@@ -18,6 +18,7 @@ from core_server.errors import BadRequest
 from core_server.errors import Forbidden
 from core_server.errors import NotFound
 from core_server.errors import Unauthorized
+from core_server.openapi import ERROR_RESPONSE
 from core_server.openapi import error_responses
 from core_server.openapi import json_content
 from core_server.openapi import operation
@@ -130,8 +131,9 @@ def _token_options(body: Any) -> tuple[str | None, int | None]:
     if not isinstance(body, dict):
         raise BadRequest("invalid_value", "the body must be an object: {name?, expires_in?}")
     name, expires_in = body.get("name"), body.get("expires_in")
-    if name is not None and (not isinstance(name, str) or len(name) > 255):
-        raise BadRequest("invalid_value", "name must be a string of at most 255 characters")
+    if name is not None and (not isinstance(name, str) or len(name) > 255 or "\x00" in name):
+        raise BadRequest("invalid_value", "name must be a string of at most 255 characters "
+                         "(without NUL)")
     if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, int)
                                    or expires_in <= 0):
         raise BadRequest("invalid_value", "expires_in must be a positive number of seconds",
@@ -169,27 +171,30 @@ def openapi_fragment() -> dict[str, Any]:
     tag = "security"
     names = {"type": "array", "items": {"type": "string"}}
     user = {"type": "object", "properties": {"name": {"type": "string"}, "roles": names}}
+    text = {"type": "string", "minLength": 1}
     creds = {"type": "object", "required": ["username", "password"],
-             "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}
-    token_body = {"type": "object", "properties": {"name": {"type": "string"},
-                                                   "expires_in": {"type": "integer"}}}
+             "properties": {"username": text, "password": text}}
+    token_body = {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 255, "pattern": "^[^\\u0000]*$"},
+        "expires_in": {"type": "integer", "minimum": 1, "description": "seconds"}}}
     token_id = [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     login_op = operation(
         "log in; sets the session cookie (429 after too many failed logins)", user, tag=tag,
         errors=(400, 401, 403, 429, 503),
         requestBody={"content": {**json_content(creds),
                                  "application/x-www-form-urlencoded": {"schema": creds}}})
-    login_op["responses"]["429"]["headers"] = {"Retry-After": {
-        "description": "seconds until the login window ends", "schema": {"type": "integer"}}}
+    login_op["responses"]["429"] = {**ERROR_RESPONSE, "headers": {"Retry-After": {
+        "description": "seconds until the login window ends", "schema": {"type": "integer"}}}}
     return {
         "paths": {
             "/api/login": {"post": login_op},
             # 503: the server database (sessions, tokens) cannot be reached
             "/api/logout": {"post": operation("end the session everywhere", tag=tag,
                                               errors=(403, 503))},
-            "/api/loggedinas": {"get": operation("the current user, or \"not_yet_logged_in\"",
-                                                 {"oneOf": [user, {"type": "string"}]}, tag=tag,
-                                                 errors=(503,))},
+            "/api/loggedinas": {method: operation(
+                "the current user, or \"not_yet_logged_in\" (GET or POST, as TDP)",
+                {"oneOf": [user, {"type": "string"}]}, tag=tag, errors=(503,))
+                for method in ("get", "post")},
             "/api/tokens": {
                 "get": operation("your API tokens (without secrets)", {"type": "array"},
                                  tag=tag, errors=(401, 503)),

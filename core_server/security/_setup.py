@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from core_server.config import Config
+from core_server.dblimits import DbLimits
 from core_server.registry import SECURITY_PROVIDER
 from core_server.registry import Registry
 from core_server.security._auth import SESSION_COOKIE
@@ -45,7 +46,8 @@ def init_app(app: Flask) -> None:
     users = config.get_list(_KEY + "users")
     with app.app_context():
         providers = load_providers(users, state.registry)
-    db = ServerDb(config.get_str("core_server.server_db"))
+    db = ServerDb(config.get_str("core_server.server_db"), DbLimits.from_config(
+        config, config.get_int("core_server.server_db_statement_timeout")))
     tokens = TokenStore(db, app.config["SECRET_KEY"], config.get_int(_KEY + "token_max_age"))
     sessions = SessionStore(db, config.get_int(_KEY + "session_max_age"),
                             config.get_int(_KEY + "session_check_interval") / 1000)

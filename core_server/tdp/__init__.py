@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 
 from core_server import dbview
+from core_server.dblimits import DbLimits
 from core_server.dbview import DBViews
 from core_server.dbview import dbviews_of
 from core_server.docstore import Store
@@ -58,7 +59,8 @@ def init_app(app: Flask) -> None:
         log.error("%s %s of plugin %s: %s", ext.type, ext.id, ext.plugin, exc)
         registry.record_failure(ext.plugin, ext, exc)
 
-    store = Store(config.get_str("tdp.storage.dburl"), collections())
+    store = Store(config.get_str("tdp.storage.dburl"), collections(),
+                  limits=DbLimits.from_config(config, config.get_int("store.statement_timeout")))
     _refuse_shadowed(state, store)
     upstream = Upstream(config.get_int("tdp.proxy.timeout") / 1000,
                         config.get_int("tdp.proxy.connect_timeout") / 1000,

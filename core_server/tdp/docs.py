@@ -21,14 +21,29 @@ _NAMEDSET = {
         "buddies": {"type": "array", "items": _STRING},
     },
 }
+_TEXT = {"type": "string", "pattern": "^[^\\u0000]*$"}
+#: what permissions.parse accepts: up to four octal digits (744, "0740"), as text or a number
+_PERMISSIONS_SCHEMA = {"anyOf": [{"type": "string", "pattern": "^\\s*[0-7]{1,4}\\s*$"}, {
+    "type": "integer", "enum": sorted({int(f"{n:o}") for n in range(8**4)})}]}
+_PERMISSIONS = {"$ref": "#/components/schemas/tdp.permissions"}  # once: the enum is long
+_INPUT = {**{k: {"anyOf": [_TEXT, {"type": "null"}]}  # null: the empty text (no group)
+             for k in ("name", "description", "idType", "subTypeKey", "subTypeValue", "group")},
+          # the store keeps ints within ±(2**63 - 1)
+          "type": {"type": "integer", "minimum": -(2**63 - 1), "maximum": 2**63 - 1},
+          "permissions": _PERMISSIONS, "subTypeFromSession": {"type": "boolean"}}
 _FORM = {"content": {
     "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-        **{k: v for k, v in _NAMEDSET["properties"].items()  # type: ignore[attr-defined]
-           if k not in ("id", "creator", "ids", "buddies")},
-        "ids[]": {"type": "array", "items": _STRING}, "buddies[]": {"type": "array",
-                                                                    "items": _STRING}}}},
-    "application/json": {"schema": _NAMEDSET}}}
-_WRITE_ERRORS = (400, 401, 403, 404, 409, 503)
+        # one field or repeated fields (a form cannot tell a one-element list from a value)
+        **_INPUT, "subTypeFromSession": {"anyOf": [{"type": "boolean"}, {
+            "type": "string", "enum": ["true", "false", "1", "0", "on", "off", "yes", "no", ""]}]},
+        "ids[]": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]},
+        "buddies[]": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]}}}},
+    "application/json": {"schema": {"type": "object", "properties": {
+        # a list, or one string: comma-separated ids, buddies separated by ; or ,
+        **_INPUT, "ids": {"anyOf": [_TEXT, {"type": "array", "items": {"anyOf": [
+            _TEXT, {"type": "number"}]}}]},
+        "buddies": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]}}}}}}
+_WRITE_ERRORS = (400, 401, 403, 404, 409, 422, 503)
 
 
 def _path(name: str, description: str) -> dict[str, Any]:
@@ -100,4 +115,4 @@ def paths(tdp: TdpState) -> dict[str, Any]:
         "/api/tdp/db-migration/{migration_id}": {"get": operation(
             "one migration's id (admins)", _STRING, tag=TAG, parameters=migration,
             errors=(401, 403, 404))},
-    }}
+    }, "components": {"schemas": {"tdp.permissions": _PERMISSIONS_SCHEMA}}}

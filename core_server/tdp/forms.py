@@ -14,6 +14,7 @@ from typing import Any
 from flask import Request
 from werkzeug.datastructures import MultiDict
 
+from core_server import values as typed
 from core_server.errors import BadRequest
 from core_server.tdp import permissions as perms
 
@@ -29,9 +30,38 @@ def _source(request: Request) -> MultiDict[str, Any]:
             raise BadRequest("invalid_value", "the JSON body must be an object")
         pairs = MultiDict[str, Any]()
         for key, value in body.items():
+            _check_shape(key, value)
             pairs.setlist(key, value if isinstance(value, list) else [value])
         return pairs
     return MultiDict(request.values)
+
+
+def _check_shape(key: str, value: Any) -> None:
+    """A JSON field has the shape the form would give: text fields are scalars, ``ids`` and
+    ``buddies`` a list of scalars or one string (nothing is stored as a Python repr)."""
+    accepted = _SHAPES.get(key)
+    if key in ("ids", "buddies"):
+        items = value if isinstance(value, list) else [value]
+        item_ok = _is_scalar if key == "ids" else (lambda v: isinstance(v, str))
+        if not isinstance(value, (list, str)) or not all(item_ok(v) for v in items):
+            raise typed.InvalidValue(key, value, "a list of ids (strings or numbers), or one "
+                                     "comma-separated string" if key == "ids" else
+                                     "a list of user names, or one string")
+    elif accepted is not None and not (value is None or isinstance(value, accepted[0]) and
+                                       not (isinstance(value, bool) and bool not in accepted[0])):
+        raise typed.InvalidValue(key, value, accepted[1])
+
+
+#: The JSON types of the named-set fields (a form sends text for all of them).
+_SHAPES: dict[str, tuple[tuple[type, ...], str]] = {
+    **{key: ((str,), "a string") for key in _TEXT},
+    "type": ((int, float, str), "an integer"),
+    "permissions": ((int, float, str), "up to four digits 0-7"),
+    "subTypeFromSession": ((bool, str), "true or false")}
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def _listed(source: MultiDict[str, Any], key: str, split: Callable[[str], list[str]]
@@ -41,7 +71,7 @@ def _listed(source: MultiDict[str, Any], key: str, split: Callable[[str], list[s
         return None
     if len(values) == 1 and isinstance(values[0], str):
         return _one_string(values[0], key, split)
-    return [str(v) for v in values if v is not None]
+    return [typed.text(str(v), key) for v in values if v is not None]
 
 
 def _one_string(text: str, key: str, split: Callable[[str], list[str]]) -> list[str]:
@@ -51,9 +81,9 @@ def _one_string(text: str, key: str, split: Callable[[str], list[str]]) -> list[
             parsed = json.loads(stripped)
         except ValueError:
             raise BadRequest("invalid_value", f"{key} is not a valid JSON array") from None
-        if not isinstance(parsed, list):
-            raise BadRequest("invalid_value", f"{key} must be a JSON array")
-        return [str(v) for v in parsed if v is not None]
+        if not isinstance(parsed, list) or not all(_is_scalar(v) or v is None for v in parsed):
+            raise BadRequest("invalid_value", f"{key} must be a JSON array of strings or numbers")
+        return [typed.text(str(v), key) for v in parsed if v is not None]
     return split(stripped) if stripped else []
 
 
@@ -68,9 +98,10 @@ def _int(source: MultiDict[str, Any], key: str, parse: Callable[[Any], int]) -> 
 
 
 def _plain_int(value: Any) -> int:
-    if isinstance(value, bool) or not str(value).strip().lstrip("-").isdigit():
-        raise ValueError(f"expected an integer, got {value!r}")
-    return int(str(value).strip())
+    try:  # ASCII digits within 64 bits, as every route reads integers
+        return typed.integer(value.strip() if isinstance(value, str) else value, "type")
+    except typed.InvalidValue:
+        raise ValueError(f"expected an integer, got {typed.shown(value)}") from None
 
 
 def _bool(value: Any) -> bool:
@@ -94,7 +125,8 @@ def _buddy_split(text: str) -> list[str]:
 def namedset_values(request: Request) -> dict[str, Any]:
     """The named-set fields the request sets (only those present; ``creator`` is ignored)."""
     source = _source(request)
-    values: dict[str, Any] = {k: str(source.get(k) or "") for k in _TEXT if k in source}
+    values: dict[str, Any] = {k: typed.text(str(source.get(k) or ""), k)
+                              for k in _TEXT if k in source}
     if "group" in values and not values["group"]:
         values["group"] = None
     for key, split in (("ids", _comma), ("buddies", _buddy_split)):

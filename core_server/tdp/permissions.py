@@ -13,6 +13,7 @@ user may read" is one SQL query instead of a filter over every document in Pytho
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,13 +50,19 @@ def decode(permissions: int) -> Permissions:
                        others=permissions % 10, buddies=(permissions // 1000) % 10)
 
 
+_OCTAL = re.compile(r"[0-7]{1,4}")
+
+
 def parse(value: Any) -> int:
     """A ``permissions`` value from a form or JSON body, or :class:`ValueError`.
 
     Each of the at most four digits must be 0..7 (``740``, ``"7744"``).
     """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON 744.0 is the number 744
     text = str(value).strip() if not isinstance(value, bool) else ""
-    if not text.isdigit() or int(text) > _MAX_PERMISSION or any(c in "89" for c in text):
+    # ASCII octal digits only: str.isdigit() also accepts "²", which int() refuses
+    if _OCTAL.fullmatch(text) is None or int(text) > _MAX_PERMISSION:
         raise ValueError(f"permissions must be up to four digits 0-7 (e.g. 744), got {value!r}")
     return int(text)
 

@@ -19,7 +19,10 @@ def register(registry):
                      'description': 'one planet by id'})
     registry.append('endpoint', 'greet', 'myserverplugin.endpoints',
                     {'route': 'greet/{name}', 'methods': ['GET', 'POST'],
-                     'description': 'a greeting; POST {"lang": "de"} needs a login'})
+                     'description': 'a greeting; POST {"lang": "de"} needs a login',
+                     # the POST body, for /api/openapi.json
+                     'body': {'type': 'object', 'properties': {'lang': {
+                         'type': 'string', 'enum': ['de', 'en', 'fr', 'it']}}}})
     registry.append('endpoint', 'whoami', 'myserverplugin.endpoints',
                     {'route': 'whoami', 'factory': 'create_whoami', 'security': 'authenticated',
                      'description': 'the caller (401 for anonymous users)'})

@@ -9,6 +9,8 @@
 
 from core_server.errors import BadRequest
 from core_server.errors import NotFound
+from core_server.values import get_int
+from core_server.values import get_text
 
 PLANETS = [
     {'id': 1, 'name': 'Mercury', 'moons': 0, 'radius_km': 2440},
@@ -27,10 +29,10 @@ GREETINGS = {'en': 'Hello', 'de': 'Hallo', 'fr': 'Bonjour', 'it': 'Ciao'}
 def create_list():
     """``GET planets[?min_moons=N]``."""
     def planets(request, user, app):
-        raw = request.args.get('min_moons', '0')
-        if not raw.isdigit():
-            raise BadRequest('invalid_value', f'min_moons must be a whole number, got {raw!r}')
-        return [p for p in PLANETS if p['moons'] >= int(raw)]
+        # core_server.values reads typed values as every core route does: 400 invalid_value
+        # naming the parameter for '²', -1, 10**30 or a repeated min_moons
+        min_moons = get_int(request.args.to_dict(flat=False), 'min_moons', 0, minimum=0)
+        return [p for p in PLANETS if p['moons'] >= min_moons]
     return planets
 
 
@@ -50,9 +52,15 @@ def create():
     def greet(request, user, app):
         greetings = app.extensions['core_server'].config.get_path('myserverplugin.greetings') \
             or GREETINGS
-        options = request.json if request.method == 'POST' else request.args
-        lang = (options or {}).get('lang', 'en')
-        if lang not in greetings:
+        if request.method == 'POST':
+            # no body is {}; [1], "x", 3 or null are JSON too, but not an object
+            options = request.json if request.get_data() else {}
+            if not isinstance(options, dict):
+                raise BadRequest('invalid_body', 'the body must be a JSON object: {"lang": "de"}')
+            lang = options.get('lang', 'en')
+        else:
+            lang = get_text(request.args.to_dict(flat=False), 'lang', 'en')
+        if not isinstance(lang, str) or lang not in greetings:
             raise BadRequest('invalid_value', f'no greeting in {lang!r}',
                              hint='languages: ' + ', '.join(sorted(greetings)))
         return {'message': f"{greetings[lang]} {request.path_params['name']}!", 'by': user.name}
