@@ -235,6 +235,18 @@ def _handle_http_exception(exc: HTTPException) -> Response | HTTPException:
     return error_response(error)
 
 
+def _redirect_as_json(response: Response) -> Response:
+    # Flask answers a missing trailing slash with werkzeug's HTML redirect page, bypassing the
+    # error handlers (routing redirects are not errors); under /api the body says it in JSON.
+    if 300 <= response.status_code < 400 and response.mimetype == "text/html" \
+            and is_api_request():
+        location = response.headers.get("Location")
+        body = json_response({"redirect": location}, status=response.status_code)
+        response.set_data(body.get_data())
+        response.headers["Content-Type"] = body.headers["Content-Type"]
+    return response
+
+
 def _handle_unexpected(exc: Exception) -> Response:
     # The traceback goes to the log with the request id; the client only gets the id.
     log.exception("unhandled error in %s %s (request %s)", request.method, request.path,
@@ -249,3 +261,4 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(Exception, _handle_unexpected)
+    app.after_request(_redirect_as_json)

@@ -105,3 +105,11 @@ def test_server_timing_and_request_id_generated(client) -> None:
     response = client.get("/api/_health")
     assert "total;dur=" in response.headers["Server-Timing"]
     assert len(response.headers["X-Request-Id"]) == 32
+
+
+def test_a_missing_trailing_slash_redirects_with_a_json_body(client) -> None:
+    got = client.get("/api/tdp/storage/namedsets")
+    assert got.status_code == 308
+    assert got.headers["Location"].endswith("/api/tdp/storage/namedsets/")
+    assert got.mimetype == "application/json"
+    assert got.get_json()["redirect"].endswith("/api/tdp/storage/namedsets/")

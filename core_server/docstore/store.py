@@ -238,19 +238,21 @@ def _create_engine(url: str, limits: DbLimits) -> Engine:
 
 
 def _retryable(exc: sa.exc.DBAPIError) -> bool:
-    orig = exc.orig
-    if getattr(orig, "sqlstate", None) in _RETRY_CODES:
-        return True
-    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
-    return len(args) > 0 and args[0] in _MYSQL_RETRY
+    return _error_in(exc, _RETRY_CODES, _MYSQL_RETRY)
 
 
 def _timed_out(exc: sa.exc.DBAPIError) -> bool:
+    return _error_in(exc, _TIMEOUT_CODES, _MYSQL_TIMEOUT)
+
+
+def _error_in(exc: sa.exc.DBAPIError, sqlstates: set[str],
+              mysql_codes: set[int]) -> bool:
+    """Whether the driver error is one of these SQLSTATEs (psycopg) or MySQL error numbers."""
     orig = exc.orig
-    if getattr(orig, "sqlstate", None) in _TIMEOUT_CODES:
+    if getattr(orig, "sqlstate", None) in sqlstates:
         return True
     args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
-    return len(args) > 0 and args[0] in _MYSQL_TIMEOUT
+    return len(args) > 0 and args[0] in mysql_codes
 
 
 @contextmanager
