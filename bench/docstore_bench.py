@@ -1,6 +1,7 @@
 """Document store benchmark (figures in bench/README.md; not a test).
 
-    .venv/bin/python bench/docstore_bench.py [--dburl URL] [--docs 100000] [--port 18250]
+    .venv/bin/python bench/docstore_bench.py [--dburl URL] [--docs 100000] [--port 8440]
+        [--parts creates,bulk,pages,cursor]
 
 Starts gunicorn (2 gthread workers) on 127.0.0.1 with a temporary plugin of two collections
 (``bench_indexed`` with an index on ``[group, n]``, ``bench_plain`` without), then measures:
@@ -167,8 +168,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dburl", default=None, help="store database (default: temp SQLite)")
     parser.add_argument("--docs", type=int, default=100_000)
-    parser.add_argument("--port", type=int, default=18250)
+    parser.add_argument("--port", type=int, default=8440)
+    parser.add_argument("--parts", default="creates,bulk,pages,cursor",
+                        help="which measurements (pages and cursor need bulk)")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         package = root / "plugins" / "docbench"
@@ -186,10 +190,14 @@ def main() -> None:
         print(f"store: {store.engine.dialect.name} ({dburl.split('@')[-1]})")
         server = _start(root, dburl, args.port)
         try:
-            bench_creates(args.port)
-            bench_bulk(store, args.docs)
-            bench_pages(store, args.port)
-            bench_cursor(args.port, args.docs)
+            if "creates" in parts:
+                bench_creates(args.port)
+            if "bulk" in parts:
+                bench_bulk(store, args.docs)
+            if "pages" in parts:
+                bench_pages(store, args.port)
+            if "cursor" in parts:
+                bench_cursor(args.port, args.docs)
         finally:
             server.terminate()
             server.wait(30)

@@ -6,6 +6,7 @@ that a fast wrong answer never shows up as a fast result.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,11 @@ def validate(scenario: str, body: bytes, rows: int) -> None:
     if scenario == "csv":
         lines = body.rstrip(b"\r\n").count(b"\n") + 1
         assert lines == rows + 1, f"csv: {lines} lines, expected {rows + 1}"
+        return
+    if scenario == "ndjson":
+        lines = body.rstrip(b"\n").split(b"\n")
+        assert len(lines) == rows, f"ndjson: {len(lines)} lines, expected {rows}"
+        assert json.loads(lines[12344])["my_id"] == 12345, "ndjson: rows out of order"
         return
     data = json.loads(body)
     assert isinstance(data, list), f"{scenario}: not a JSON list"
@@ -197,3 +204,32 @@ def measure_download(url: str, pids: list[int]) -> dict[str, Any]:
         growth = sum(max((hwm_kb(pid) or rss) - rss, 0) for pid, rss in before.items())
         result["rss_growth_peak_mb"] = round(growth / 1024, 1)
     return result
+
+
+def creates(url: str, count: int) -> dict[str, Any]:
+    """``count`` sequential POSTs of a new document each (one client, keep-alive when the
+    server keeps the connection): total seconds, creates/s, p50 and p99 ms."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    samples = []
+    start = time.perf_counter()
+    try:
+        for i in range(count):
+            doc = {"name": f"doc{i}", "n": i, "group": f"g{i % 100}",
+                   "value": (i * 7919 % 1000) / 10, "tags": [f"t{i % 10}", f"u{i % 3}"]}
+            began = time.perf_counter()
+            conn.request("POST", parts.path, body=json.dumps(doc),
+                         headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            answer = response.read()
+            samples.append(time.perf_counter() - began)
+            if response.status != 201:
+                raise AssertionError(f"create: HTTP {response.status} {answer[:200]!r}")
+    finally:
+        conn.close()
+    seconds = time.perf_counter() - start
+    samples.sort()
+    return {"seconds": round(seconds, 3), "per_s": round(count / seconds, 1), "count": count,
+            "p50_ms": round(samples[len(samples) // 2] * 1000, 3),
+            "p99_ms": round(samples[int(len(samples) * 0.99) - 1] * 1000, 3),
+            "load1": round(os.getloadavg()[0], 2)}

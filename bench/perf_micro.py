@@ -12,7 +12,9 @@ alike; the figure per scenario is the best round's CPU microseconds per request
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
+import pstats
 import sys
 import tempfile
 import time
@@ -51,6 +53,9 @@ def main() -> None:
     parser.add_argument("--floor-dir", type=Path, required=True)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--scenarios", default="page,filtered,single,csv")
+    parser.add_argument("--profile", type=int, default=0, metavar="TOP",
+                        help="also print the TOP functions by cumulative time of core (cProfile)")
+    parser.add_argument("--dburl", help="mydb's URL instead of sqlite:///--db (core only)")
     args = parser.parse_args()
     sys.path.insert(0, str(args.floor_dir))
     import floor_app
@@ -60,7 +65,7 @@ def main() -> None:
     from core_server.app import create_app
 
     with tempfile.TemporaryDirectory() as data_dir:
-        core = create_app({"myserverplugin": {"dburl": f"sqlite:///{args.db}"}},
+        core = create_app({"myserverplugin": {"dburl": args.dburl or f"sqlite:///{args.db}"}},
                           data_dir=data_dir)
         floor = floor_app.create(str(args.db))
         for name in args.scenarios.split(","):
@@ -74,6 +79,17 @@ def main() -> None:
                     best[target] = min(best[target], _per_request(app, environ, n))
             print(f"{name:9s} core {best['core']:9.0f} us  floor {best['floor']:9.0f} us  "
                   f"ratio {best['floor'] / best['core']:.2f}x", flush=True)
+            if args.profile:
+                _profile(core, environ, n * 3, args.profile)
+
+
+def _profile(app: Any, environ: dict[str, Any], n: int, top: int) -> None:
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        _call(app, environ)
+    prof.disable()
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
 
 
 if __name__ == "__main__":

@@ -22,19 +22,28 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
-# The gunicorn settings of core_server.wsgi.run_gunicorn, used for the floor and core alike.
-GUNICORN_ARGS = ("--workers", "2", "--worker-class", "gthread", "--threads", "4",
-                 "--timeout", "120")
+#: the floor runs with gunicorn's defaults (sync workers), two of them
+FLOOR_ARGS = ("--workers", "2")
+#: core runs as a user starts it in production: ``core-server serve --workers 2`` (whatever
+#: worker class and threads core_server.wsgi.run_gunicorn chooses)
+CORE_WORKERS = "2"
+#: extra ``serve`` flags (run.py --core-args), e.g. ``--threads 1``
+CORE_ARGS: tuple[str, ...] = ()
+#: PostgreSQL database of the benchmark (bench/pg_load.py fills it; never the tests' one)
+PG_URL = "postgresql://postgres@127.0.0.1:5432/bench16"
 
 CORE_PATHS = {
     "page": "/api/db/mydb/mytable?_limit=1000",
     "filtered": "/api/db/mydb/mytable?filter_cat=MyCat%202&filter_gt_value=500&_limit=100",
     "single": "/api/db/mydb/mytable?filter_my_id=12345",
     "csv": "/api/db/mydb/mytable?_format=csv",
+    "ndjson": "/api/db/mydb/mytable?_format=ndjson",
+    "create": "/api/store/bench_plain",
 }
 PATHS = {
-    "floor": CORE_PATHS,
-    "core": CORE_PATHS,
+    "floor": CORE_PATHS, "floor_pg": CORE_PATHS, "core": CORE_PATHS, "core_pg": CORE_PATHS,
+    "core_t1": CORE_PATHS, "core_pg_t1": CORE_PATHS, "core_ka0": CORE_PATHS,
+    "core_pg_ka0": CORE_PATHS,
     "datasette": {
         "page": "/db/mytable.json?_shape=array&_size=1000",
         "filtered": "/db/mytable.json?cat=MyCat+2&value__gt=500&_size=100&_shape=array",
@@ -42,7 +51,26 @@ PATHS = {
         "csv": "/db/mytable.csv?_stream=on&_size=max",
     },
 }
-PORT_OFFSETS = {"floor": 10, "datasette": 20, "core": 30}
+PORT_OFFSETS = {"floor": 10, "floor_pg": 11, "datasette": 20, "core": 30, "core_pg": 31,
+                "core_t1": 32, "core_pg_t1": 33, "core_ka0": 34, "core_pg_ka0": 35}
+#: variants of core for choosing the worker setup: serve with these extra flags
+VARIANTS = {"_t1": ("--threads", "1"), "_ka0": ("--keepalive", "0")}
+#: the document collections of core's store in the benchmark (as bench/docstore_bench.py)
+STORE_PLUGIN = {
+    "__init__.py": '''
+def register(registry):
+    registry.append("doc-collection", "bench_plain", "docbench.schemas", {"factory": "plain"})
+''',
+    "schemas.py": '''
+FIELDS = {"name": {"type": "string", "required": True}, "n": {"type": "int"},
+          "group": {"type": "string"}, "value": {"type": "float"},
+          "tags": {"type": "list", "items": "string"}}
+
+
+def plain():
+    return {"fields": FIELDS}
+''',
+}
 
 
 class BenchError(RuntimeError):
@@ -134,12 +162,17 @@ def _spawn(name: str, port: int, argv: list[str], env: dict[str, str], cwd: Path
     return Server(name, port, proc, log)
 
 
-def start_floor(port: int, db: Path, core_dir: Path, log_dir: Path) -> Server:
-    """The floor app with core_server's gunicorn (from the core checkout's .venv)."""
-    argv = [str(core_dir / ".venv/bin/gunicorn"), *GUNICORN_ARGS, "--bind", f"{HOST}:{port}",
+def start_floor(port: int, db: Path, core_dir: Path, log_dir: Path, pg: bool) -> Server:
+    """The floor app under gunicorn's defaults (from the core checkout's .venv)."""
+    name = "floor_pg" if pg else "floor"
+    tmp = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    argv = [str(core_dir / ".venv/bin/gunicorn"), *FLOOR_ARGS, "--bind", f"{HOST}:{port}",
             "--chdir", str(BENCH_DIR), "floor_app:create()"]
-    env = {**os.environ, "FLOOR_DB": str(db)}
-    return _spawn("floor", port, argv, env, BENCH_DIR, log_dir)
+    env = {**os.environ, **({"FLOOR_PG": PG_URL} if pg else
+                            {"FLOOR_DB": str(db), "FLOOR_STORE": str(tmp / "store.sqlite")})}
+    server = _spawn(name, port, argv, env, BENCH_DIR, log_dir)
+    server.cleanup.append(tmp)
+    return server
 
 
 def start_datasette(port: int, db: Path, log_dir: Path) -> Server:
@@ -152,28 +185,42 @@ def start_datasette(port: int, db: Path, log_dir: Path) -> Server:
     return _spawn("datasette", port, argv, dict(os.environ), db.parent, log_dir)
 
 
-def start_core(port: int, db: Path, core_dir: Path, log_dir: Path) -> Server:
-    """``gunicorn 'core_server.wsgi:create()'`` with mydb pointed at ``db`` and a fresh data dir."""
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-core-data-"))
-    argv = [str(core_dir / ".venv/bin/gunicorn"), *GUNICORN_ARGS, "--bind", f"{HOST}:{port}",
-            "core_server.wsgi:create()"]
+def start_core(port: int, db: Path, core_dir: Path, log_dir: Path, pg: bool,
+               name: str = "") -> Server:
+    """``core-server serve --workers 2`` over ``db`` (or PostgreSQL), a fresh data dir and a
+    store with the benchmark's collection (anonymous writes allowed)."""
+    name = name or ("core_pg" if pg else "core")
+    variant = next((flags for suffix, flags in VARIANTS.items() if name.endswith(suffix)), ())
+    tmp = Path(tempfile.mkdtemp(prefix="bench-core-"))
+    plugin = tmp / "plugins" / "docbench"
+    plugin.mkdir(parents=True)
+    for filename, text in STORE_PLUGIN.items():
+        (plugin / filename).write_text(text)
+    sa_pg = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    argv = [str(core_dir / ".venv/bin/core-server"), "serve", "--workers", CORE_WORKERS,
+            "--host", HOST, "--port", str(port), *CORE_ARGS, *variant]
     env = {**os.environ,
-           "CORE_SERVER__myserverplugin__dburl": f"sqlite:///{db}",
-           "CORE_SERVER__core_server__dataDir": str(data_dir)}
-    server = _spawn("core", port, argv, env, core_dir, log_dir)
-    server.cleanup.append(data_dir)
+           "CORE_SERVER_PLUGINS_DIR": os.pathsep.join([str(core_dir / "plugins"),
+                                                       str(tmp / "plugins")]),
+           "CORE_SERVER__myserverplugin__dburl": sa_pg if pg else f"sqlite:///{db}",
+           "CORE_SERVER__store__dburl": sa_pg if pg else f"sqlite:///{tmp / 'store.sqlite'}",
+           "CORE_SERVER__core_server__security__anonymous_write": "true",
+           "CORE_SERVER__core_server__dataDir": str(tmp / "data")}
+    server = _spawn(name, port, argv, env, core_dir, log_dir)
+    server.cleanup.append(tmp)
     return server
 
 
 def start(name: str, port_base: int, db: Path, core_dir: Path, log_dir: Path) -> Server:
     """Start target ``name`` on ``port_base + PORT_OFFSETS[name]`` and wait until it answers."""
     port = port_base + PORT_OFFSETS[name]
-    if name == "floor":
-        server = start_floor(port, db, core_dir, log_dir)
+    if name.startswith("floor"):
+        server = start_floor(port, db, core_dir, log_dir, pg=name == "floor_pg")
     elif name == "datasette":
         server = start_datasette(port, db, log_dir)
     else:
-        server = start_core(port, db, core_dir, log_dir)
+        server = start_core(port, db, core_dir, log_dir, pg=name.startswith("core_pg"),
+                            name=name)
     try:
         wait_ready(server)
     except BaseException:

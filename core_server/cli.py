@@ -32,6 +32,8 @@ from core_server.security import hash_password as make_hash
 from core_server.tdp import MigrationError
 from core_server.tdp import Migrations
 from core_server.tdp import migrations_of
+from core_server.wsgi import DEFAULT_KEEPALIVE
+from core_server.wsgi import DEFAULT_THREADS
 from core_server.wsgi import run_gunicorn
 
 F = Callable[..., Any]
@@ -67,6 +69,12 @@ def build_app(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: 
         sys.exit(2)
 
 
+def configure_logging(stream: Any = None) -> None:
+    """The log lines of ``serve``: INFO and up (the access log too) to stderr (or ``stream``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
+                        stream=stream)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="core_server")
 def main() -> None:
@@ -79,11 +87,18 @@ def main() -> None:
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to bind.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="More than 1 runs gunicorn with that many worker processes.")
+@click.option("--threads", default=DEFAULT_THREADS, show_default=True,
+              type=click.IntRange(min=1),
+              help="Threads per gunicorn worker (1: sync workers, more: gthread).")
+@click.option("--keepalive", default=DEFAULT_KEEPALIVE, show_default=True,
+              type=click.IntRange(min=0),
+              help="Seconds gunicorn keeps an idle connection open (0: one request each).")
 @click.option("--debug", is_flag=True, help="Flask debug mode with reloader (development only).")
 def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str | None,
-          strict: bool | None, host: str, port: int, workers: int, debug: bool) -> None:
+          strict: bool | None, host: str, port: int, workers: int, threads: int,
+          keepalive: int, debug: bool) -> None:
     """Run the server (development server, or gunicorn with --workers N)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     if workers > 1:
         metrics.enable_multiprocess()  # before the app creates its metrics
     app = build_app(config_file, plugins_dirs, data_dir, strict)
@@ -91,7 +106,8 @@ def serve(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
     click.echo(f"core_server on http://{host}:{port}/api/_plugins "
                f"({len(app.extensions['core_server'].registry.plugins)} plugins)", err=True)
     if workers > 1:
-        run_gunicorn(app, host=host, port=port, workers=workers)
+        run_gunicorn(app, host=host, port=port, workers=workers, threads=threads,
+                     keepalive=keepalive)
     else:
         app.run(host=host, port=port, debug=debug, threaded=True,
                 request_handler=JsonErrorRequestHandler)

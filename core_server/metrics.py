@@ -63,6 +63,7 @@ class Metrics:
             # sets the folder after that (the CLI imported it): pick again
             values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         r = self.registry
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self.requests = Counter("core_server_requests", "HTTP requests by route template and "
                                 "status", ["method", "route", "status"], registry=r)
         self.latency = Histogram("core_server_request_duration_seconds", "time to the response "
@@ -99,20 +100,31 @@ class Metrics:
 
     def observe(self, response: Response) -> Response:
         """After each request: count it, time it, and its rows, error, timeout or conflict."""
-        rule = request.url_rule
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()
+        rule = req.url_rule
         route = rule.rule if rule is not None else "<unmatched>"
-        status = response.status_code
-        self.requests.labels(request.method, route, str(status)).inc()
-        started = g.get("start_time")
+        key = (req.method, route, response.status_code)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = self._labelled(*key)
+        children[0].inc()
+        started = ctx.get("start_time")
         if started is not None:
-            self.latency.labels(request.method, route).observe(time.perf_counter() - started)
-        rows = g.get("rows")
+            children[1].observe(time.perf_counter() - started)
+        rows = ctx.get("rows")
         if rows:
-            self.rows.labels(route).inc(rows)
-        code = g.get("error_code")
+            children[2].inc(rows)
+        code = ctx.get("error_code")
         if code is not None:
             self._error(code, route)
         return response
+
+    def _labelled(self, method: str, route: str, status: int) -> tuple[Any, Any, Any]:
+        # labels() takes a lock and builds its key on every call: resolve each label set
+        # once (as many entries as the metrics have label sets: routes x methods x statuses)
+        return (self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route), self.rows.labels(route))
 
     def _error(self, code: str, route: str) -> None:
         self.errors.labels(code).inc()

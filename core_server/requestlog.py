@@ -46,9 +46,10 @@ def set_rows(count: int) -> None:
     g.rows = count
 
 
-def _start() -> None:
+def _start(access_log_on: bool = True) -> None:
     ctx = g._get_current_object()  # one context lookup instead of one per attribute
     ctx.start_time = time.perf_counter()
+    ctx.access_log = access_log_on  # a view may switch its own line off
     # the WSGI environ directly: same value as request.headers["X-Request-Id"], less machinery
     incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
     # Echo a sane client id; never reflect arbitrary header text into logs and responses.
@@ -70,11 +71,16 @@ def _finish(response: Response) -> Response:
     # the line is built only if a handler will see it (gunicorn without logging config: never)
     if ctx.get("access_log", True) and access_log.isEnabledFor(logging.INFO):
         user = ctx.get("user")
-        access_log.info(orjson.dumps({
+        line = orjson.dumps({
             "method": request.method, "path": request.path, "status": response.status_code,
             "duration_ms": round(total * 1000, 2), "rows": ctx.get("rows"),
             "user": getattr(user, "name", None), "request_id": request_id,
-        }).decode())
+        }).decode()
+        # the record made directly: logger.info() would also walk the stack for the caller's
+        # file and line (findCaller), which an access line never shows; filters and handlers
+        # see the same record otherwise
+        access_log.handle(access_log.makeRecord(access_log.name, logging.INFO, __file__, 0,
+                                                line, (), None, "_finish"))
     return response
 
 
@@ -83,8 +89,7 @@ def init_app(app: Flask) -> None:
     enabled = bool(app.config.get("CORE_SERVER_ACCESS_LOG", True))
 
     def start() -> None:
-        g.access_log = enabled  # a view may switch its own line off
-        _start()
+        _start(enabled)
 
     app.before_request(start)
     app.after_request(_finish)

@@ -31,8 +31,20 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self._app
 
 
-def run_gunicorn(app: Flask, *, host: str, port: int, workers: int) -> None:
-    """Serve ``app`` with gunicorn (pre-fork: the app is built once, workers share nothing else)."""
-    _Gunicorn(app, {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
-                    "threads": 4, "accesslog": None, "timeout": 120,
+#: threads per worker of ``serve --workers N`` (bench/README.md has the measurements)
+DEFAULT_THREADS = 4
+#: seconds an idle client connection stays open (gunicorn's default)
+DEFAULT_KEEPALIVE = 2
+
+
+def run_gunicorn(app: Flask, *, host: str, port: int, workers: int,
+                 threads: int = DEFAULT_THREADS, keepalive: int = DEFAULT_KEEPALIVE) -> None:
+    """Serve ``app`` with gunicorn (pre-fork: the app is built once, workers share nothing else).
+
+    ``threads`` 1 gives gunicorn's sync workers, more its gthread workers with that many threads.
+    """
+    worker = {"worker_class": "sync"} if threads == 1 else {"worker_class": "gthread",
+                                                           "threads": threads}
+    _Gunicorn(app, {"bind": f"{host}:{port}", "workers": workers, **worker, "accesslog": None,
+                    "keepalive": keepalive, "timeout": 120,
                     "child_exit": metrics.child_exit, **GUNICORN_LIMITS}).run()

@@ -100,8 +100,8 @@ def test_statement_timeout_is_504_and_returns_the_connection(testdb, testdb_app)
     _error(response, 504, "timeout")
     assert elapsed < 0.3 + 0.5
     dbv = testdb_app.extensions["core_server"].dbviews
-    pool = dbv.engine(dbv.connectors["testdb"]).engine.pool
-    assert pool.checkedout() == 0
+    ce = dbv.engine(dbv.connectors["testdb"])
+    assert ce.engine.pool.checkedout() == 0 and ce.lent() == 0
     assert testdb.get("/api/db/testdb/public").get_json() == [{"x": 1}]
     assert _error(testdb.get("/api/db/testdb/slow"), 504, "timeout")
 
@@ -172,3 +172,35 @@ def test_server_stays_up_for_unrelated_routes(tmp_path, app_factory):
     assert client.get("/api/db/mydb/").status_code == 200
     assert client.get("/api/_health").get_json() == {"status": "ok"}
     assert Path(tmp_path / "missing.sqlite").exists() is False
+
+
+def test_connection_dropped_by_the_server_is_replaced(mydb_url, backend, app_factory):
+    # a server that ended the app's idle connections right after a request (a restart) costs
+    # the client nothing: pooled ones are pinged, kept ones are replaced and the read retried
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    app = app_factory(mydb_url)
+    client = app.test_client()
+    for _ in range(3):
+        assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
+    dbv = app.extensions["core_server"].dbviews
+    ce = dbv.engine(dbv.entry("mydb"))
+    if backend != "postgresql":  # SQLite has no server; MariaDB: the same pool as PostgreSQL
+        return
+    pooled = ce.engine.raw_connection()
+    idle = [*ce._idle, pooled]
+    pids = []
+    for conn in idle:  # only this app's own connections: the database is shared
+        cursor = conn.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        pids.append(cursor.fetchone()[0])
+        cursor.close()
+    pooled.close()
+    url = make_url(mydb_url)
+    with psycopg.connect(host=url.host, port=url.port, user=url.username,
+                         dbname=url.database, autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
+    assert client.get("/api/db/mydb/mytable?filter_my_id=5").get_json()[0]["my_id"] == 5

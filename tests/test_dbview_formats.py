@@ -100,3 +100,21 @@ def test_value_conversions_unit():
     text = b"".join(output.encode_csv(names, [row])).decode()
     assert text.split("\r\n")[1] == "2.50,,1577880000000,86400000,,"
     assert b"".join(output.encode_json(names, [])) == b"[]"
+
+
+def test_ndjson_lines_are_the_rows_even_with_separator_text():
+    # one orjson call per batch, split at the "},{" between rows; a value with that text in
+    # it must not split its row
+    import orjson
+
+    from core_server.dbview.output import encode_ndjson
+
+    names = ["id", "text"]
+    batch = [(1, "plain"), (2, 'a},{"b":1'), (3, "},{"), (4, "")]
+    body = b"".join(encode_ndjson(names, [batch, [(5, "x")]]))
+    lines = body.split(b"\n")
+    assert lines[-1] == b""
+    assert [orjson.loads(line) for line in lines[:-1]] == [
+        {"id": i, "text": t} for i, t in batch + [(5, "x")]]
+    plain = b"".join(encode_ndjson(names, [[(1, "a"), (2, "b")]]))
+    assert plain == b'{"id":1,"text":"a"}\n{"id":2,"text":"b"}\n'

@@ -47,3 +47,27 @@ def test_resource_rule_then_config_rule_wins(tmp_path: Path) -> None:
                                             ("authenticated", 401), (lambda u: True, "anonymous")])
 def test_rule_kinds(tmp_path: Path, rule, expected) -> None:
     assert _check(_app(tmp_path), None, "endpoint:e", "execute", rule) == expected
+
+
+def test_denied_remembers_static_rules_and_asks_callables_again(tmp_path: Path) -> None:
+    from core_server.security import denied
+
+    app = _app(tmp_path, rules={"store:c.secret": {"read": "auditor"}})
+    answers = iter([True, False, True])
+    calls = []
+
+    def flaky(user):
+        calls.append(user.name)
+        return next(answers)
+
+    bob = User("bob", frozenset())
+    auditor = User("ann", frozenset({"auditor"}))
+    static = (("store:c.secret", None), ("store:c.name", True))
+    with app.test_request_context("/api/x"):
+        assert denied(static, "read", bob, fallback=True) == {"store:c.secret"}
+        assert denied(static, "read", auditor, fallback=True) == frozenset()
+        assert denied(static, "read", bob, fallback=True) == {"store:c.secret"}  # remembered
+        dynamic = (("store:c.flaky", flaky),)
+        seen = [denied(dynamic, "read", bob, fallback=True) for _ in range(3)]
+    assert seen == [frozenset(), {"store:c.flaky"}, frozenset()]  # asked every time
+    assert calls == ["bob", "bob", "bob"]

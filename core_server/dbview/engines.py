@@ -32,6 +32,8 @@ from core_server.dblimits import install
 _SQLITE_PROGRESS_STEPS = 10_000
 #: idle connections a reusing backend keeps per engine (more threads than this use new ones).
 _IDLE_MAX = 8
+#: seconds a kept connection may sit idle and still be used without a ping first
+_PING_AFTER = 1.0
 #: unread rows of an abandoned MariaDB/MySQL stream read before dropping the connection instead
 _DISCARD_ROWS = 64
 
@@ -44,6 +46,11 @@ class Backend:
     pre_ping = True
     #: bounded reads keep a few idle DBAPI connections outside SQLAlchemy's pool (see SQLite)
     reuse_connections = False
+    #: streamed reads take kept connections too (a local cursor: nothing server-side to keep)
+    reuse_streams = False
+    #: an unbounded read first asks for this many rows + 1 as a bounded read, and streams
+    #: (server-side cursor) only a result that has more; 0: always stream
+    probe_rows = 0
     #: most bound parameters one statement may carry (id lists are chunked to fit)
     max_binds = 999
     #: exceptions that mean "the database said no" (the DBAPI's Error is added per engine)
@@ -54,6 +61,9 @@ class Backend:
     def cursor(self, conn: Any, stream: bool) -> Any:
         """A DBAPI cursor on the pooled connection ``conn`` (server-side when ``stream``)."""
         return conn.cursor()
+
+    def keep(self, conn: Any) -> None:
+        """Prepare a DBAPI connection that bounded reads will reuse (see ``reuse_connections``)."""
 
     def discard(self, cursor: Any, conn: Any) -> None:
         """Release a streaming ``cursor`` whose rows were not all read, and its connection.
@@ -121,6 +131,7 @@ class SQLiteBackend(Backend):
     # the pool's checkout/return bookkeeping was ~15 % of a single-row request: reads of a
     # local file take an idle connection from a small stack instead (ConnectorEngine.checkout)
     reuse_connections = True
+    reuse_streams = True
     # SQLITE_MAX_VARIABLE_NUMBER: 999 before SQLite 3.32, 32766 since
     max_binds = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
@@ -199,6 +210,12 @@ class PostgresBackend(Backend):
 
     name = "postgresql"
     max_binds = 65535  # the wire protocol counts parameters in 16 bits
+    # A single-row read was 6 round trips (ping, BEGIN, DECLARE, FETCH, CLOSE, ROLLBACK):
+    # unbounded reads probe with a bounded read first and only results larger than the probe
+    # use a server-side cursor. Reads stay on the pool (core_server.db.pool_size is the
+    # bulkhead); kept autocommit connections (reuse_connections) would save the ping and
+    # BEGIN/ROLLBACK too, but live outside the pool's bound.
+    probe_rows = 1000
 
     def install_timeout(self, engine: Engine, timeout_ms: int, query: str | None) -> None:
         statement = (query or "SET statement_timeout TO {}").format(int(timeout_ms))
@@ -238,6 +255,7 @@ class MySQLBackend(Backend):
     """MariaDB (``max_statement_time``, seconds) and MySQL (``max_execution_time``, ms)."""
 
     name = "mysql"
+    probe_rows = 1000  # an unbuffered (SSCursor) stream for a few rows costs more than a probe
     max_binds = 65535  # prepared statements (pymysql binds client-side, but stay portable)
     _TIMEOUT_CODES = frozenset({1969, 3024, 1317, 1028})
     _UNAVAILABLE_CODES = frozenset({2002, 2003, 2006, 2013, 2055})
@@ -328,6 +346,20 @@ def backend_for(url: str | URL) -> Backend:
     return _BACKENDS.get(make_url(url).get_backend_name(), Backend)()
 
 
+def _alive(conn: Any) -> bool:
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        finally:
+            cursor.close()
+        conn.rollback()  # no-op in autocommit; ends the ping's transaction otherwise
+    except Exception:  # noqa: BLE001 - any failure means: do not use this connection
+        return False
+    return True
+
+
 class ConnectorEngine:
     """An engine with its backend hooks; created lazily by :class:`EngineRegistry`."""
 
@@ -351,6 +383,7 @@ class ConnectorEngine:
         self.backend.errors = (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error)
         self.compiled: dict[Any, Any] = {}
         self._idle: list[Any] = []  # detached DBAPI connections (list.pop/append are atomic)
+        self._lent: set[int] = set()  # ids of the detached connections in use (set ops too)
         self._generation = 0
         if timeout_ms:
             self.backend.install_timeout(self.engine, int(timeout_ms), timeout_query)
@@ -366,29 +399,69 @@ class ConnectorEngine:
         ``reuse_connections`` keep connections; the others always use the pool.
         """
         if self.backend.reuse_connections:
-            try:
-                return self._idle.pop()
-            except IndexError:
-                conn = self.engine.raw_connection()
-                conn.detach()  # ours now: closed by checkin when not kept, or by dispose()
-                conn.info["generation"] = self._generation
-                return conn
+            conn = self._kept()
+            self._lent.add(id(conn))
+            return conn
         return self.engine.raw_connection()
 
-    def checkin(self, conn: Any) -> None:
-        """Return ``conn`` after a read: rolled back and kept idle, or closed/back to the pool."""
+    def _kept(self) -> Any:
+        while True:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                break
+            # a server may have dropped a connection that sat idle (what pre-ping guards
+            # against in the pool): ask it once before use; busy connections skip the ping
+            if not self.backend.pre_ping \
+                    or time.monotonic() - conn.info.get("returned", 0.0) < _PING_AFTER \
+                    or _alive(conn):
+                return conn
+            with suppress(Exception):
+                conn.close()
+        conn = self.engine.raw_connection()  # pinged by the pool where the backend wants it
+        self.backend.keep(conn)
+        conn.detach()  # ours now: closed by checkin when not kept, or by dispose()
+        conn.info["generation"] = self._generation
+        return conn
+
+    def checkin(self, conn: Any, reuse: bool = True) -> None:
+        """Return ``conn`` after a read: rolled back and kept idle, or closed/back to the pool.
+
+        :param reuse: False closes a kept connection (e.g. after a failed statement).
+        """
         if not self.backend.reuse_connections:
             conn.close()
             return
+        self._lent.discard(id(conn))
         try:
-            conn.rollback()  # what the pool's reset-on-return does
+            # what the pool's reset-on-return does; a read left no transaction open on SQLite
+            # and in autocommit (PostgreSQL), so this is mostly a cheap no-op
+            if getattr(conn.dbapi_connection, "in_transaction", True):
+                conn.rollback()
         except Exception:  # noqa: BLE001 - a broken connection is dropped, not reused
             conn.close()
             return
-        if conn.info.get("generation") == self._generation and len(self._idle) < _IDLE_MAX:
+        if reuse and conn.info.get("generation") == self._generation \
+                and len(self._idle) < _IDLE_MAX:
+            conn.info["returned"] = time.monotonic()
             self._idle.append(conn)
         else:
             conn.close()
+
+    def forget_idle(self) -> None:
+        """Close the kept idle connections (after one turned out to be dropped by the server)."""
+        while self._idle:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                break
+            with suppress(Exception):
+                conn.close()
+
+    def lent(self) -> int:
+        """Connections handed out and not yet returned: the pool's and the kept ones."""
+        pool: Any = self.engine.pool  # QueuePool and friends count theirs
+        return int(pool.checkedout()) + len(self._lent)
 
     def dispose(self) -> None:
         """Close all pooled and idle connections."""

@@ -129,37 +129,57 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
     """
     backend = ce.backend
     statement, params = _driver_call(ce, stmt, binds)
-    with db_errors(backend, where):
-        # no Connection wrapper; bounded reads may reuse an idle connection (SQLite)
-        conn = ce.engine.raw_connection() if stream else ce.checkout()
-    cursor = None
-    try:
+    # Backends that keep idle connections (SQLite: a local file, no server-side cursor) take
+    # one for streamed reads too: most unbounded requests are small (a single-row filter) and
+    # the pool's checkout/return was ~15 % of them. The stream hands it back when it ends.
+    reuse = backend.reuse_streams if stream else backend.reuse_connections
+    owner = ce if reuse else None
+    for attempt in (1, 2):
         with db_errors(backend, where):
-            cursor = backend.cursor(conn, stream)
-            cursor.execute(statement, params)
-            names = [d[0] for d in cursor.description] if cursor.description else []
-            # drivers take a C int; a head that large would not fit in memory anyway
-            head = list(cursor.fetchmany(min(head_size, _MAX_FETCH))) if names else []
-    except BaseException:
-        if stream and cursor is not None:
-            backend.discard(cursor, conn)  # a server-side result may be left unread
-        else:
-            conn.close()
-        raise
+            # no Connection wrapper
+            conn = ce.checkout() if reuse else ce.engine.raw_connection()
+        kept = reuse and "returned" in conn.info  # used before: the server may have dropped it
+        cursor = None
+        try:
+            with db_errors(backend, where):
+                cursor = backend.cursor(conn, stream)
+                cursor.execute(statement, params)
+                names = [d[0] for d in cursor.description] if cursor.description else []
+                # drivers take a C int; a head that large would not fit in memory anyway
+                head = list(cursor.fetchmany(min(head_size, _MAX_FETCH))) if names else []
+            break
+        except BaseException as exc:
+            if owner is None and cursor is not None:
+                backend.discard(cursor, conn)  # a server-side result may be left unread
+            else:
+                _close(cursor, conn, owner, reuse=False)  # a failed connection is not kept
+            # a kept connection that the server closed meanwhile (a restart within the ping
+            # interval): the read is tried once more on a new one, as the pool's pre-ping would
+            if not (attempt == 1 and kept and _lost(backend, exc)):
+                raise
+            ce.forget_idle()  # the other kept ones are most likely gone too
     exhausted = not stream or len(head) < head_size
     if exhausted:
-        _close(cursor, conn, None if stream else ce)
+        _close(cursor, conn, owner)
         return Rows(names, head, iter(()), True)
-    return Rows(names, head, RowStream(conn, cursor, backend, where, batch_size), False)
+    return Rows(names, head, RowStream(conn, cursor, backend, where, batch_size, owner), False)
 
 
-def _close(cursor: Any, conn: Any, ce: ConnectorEngine | None = None) -> None:
-    with suppress(Exception):  # a cursor of a failed transaction may refuse to close
-        cursor.close()
+def _lost(backend: Backend, exc: BaseException) -> bool:
+    cause = exc.__cause__ if isinstance(exc, ApiError) else exc
+    return cause is not None and isinstance(cause, backend.errors) \
+        and (backend.is_unavailable(cause) or type(cause).__name__ == "InterfaceError")
+
+
+def _close(cursor: Any, conn: Any, ce: ConnectorEngine | None = None,
+           reuse: bool = True) -> None:
+    if cursor is not None:
+        with suppress(Exception):  # a cursor of a failed transaction may refuse to close
+            cursor.close()
     if ce is None:
         conn.close()  # back to the pool, which rolls back
     else:
-        ce.checkin(conn)
+        ce.checkin(conn, reuse)  # rolled back and kept idle, or closed
 
 
 class RowStream:
@@ -171,14 +191,16 @@ class RowStream:
     instead of leaving the connection, with a pending result, to the garbage collector.
     """
 
-    __slots__ = ("_backend", "_conn", "_cursor", "_open", "_size", "_where")
+    __slots__ = ("_backend", "_conn", "_cursor", "_open", "_owner", "_size", "_where")
 
-    def __init__(self, conn: Any, cursor: Any, backend: Backend, where: str, size: int) -> None:
+    def __init__(self, conn: Any, cursor: Any, backend: Backend, where: str, size: int,
+                 owner: ConnectorEngine | None = None) -> None:
         self._conn = conn
         self._cursor = cursor
         self._backend = backend
         self._where = where
         self._size = size
+        self._owner = owner  # the engine whose idle connections ``conn`` returns to, if any
         self._open = True
 
     def __iter__(self) -> RowStream:
@@ -195,7 +217,7 @@ class RowStream:
             raise
         if not batch:
             self._open = False
-            _close(self._cursor, self._conn)
+            _close(self._cursor, self._conn, self._owner)
             raise StopIteration
         return list(batch)
 
@@ -203,7 +225,10 @@ class RowStream:
         """Release the cursor and connection, discarding unread rows (idempotent)."""
         if self._open:
             self._open = False
-            self._backend.discard(self._cursor, self._conn)
+            if self._owner is not None:  # a local cursor: closing it finalizes the statement
+                _close(self._cursor, self._conn, self._owner)
+            else:
+                self._backend.discard(self._cursor, self._conn)
 
     def __del__(self) -> None:
         with suppress(Exception):  # last resort; the response closes it normally

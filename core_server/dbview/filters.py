@@ -41,6 +41,18 @@ _OPEN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?")
 NamedSetResolver = Callable[[str], list[Any]]
 
 
+@dataclass(frozen=True)
+class Step:
+    """How one filter key's values become binds (what a request plan replays per request)."""
+
+    key: str
+    numeric: bool
+    #: the bind name, None when there were no values (the clause is ``1 = 0``)
+    bind: str | None
+    #: several values: the bind is the list (``IN``), else the single value
+    many: bool
+
+
 @dataclass
 class Filters:
     """The filters of one request, ready for SQL."""
@@ -58,6 +70,8 @@ class Filters:
     ignored: list[str] = field(default_factory=list)
     #: keys of a view without declared filters or columns (a database error names them)
     open_keys: list[str] = field(default_factory=list)
+    #: what each key did, in order (see :class:`Step`)
+    steps: list[Step] = field(default_factory=list)
 
     def replacements(self, view: DBView) -> dict[str, str]:
         """``where``, ``and_where``, ``joins`` and those of every declared filter group."""
@@ -186,19 +200,20 @@ def _check_comparison(ctx: Context, key: str, name: str, cmp: str | None, items:
 def _add(ctx: Context, filters: Filters, key: str, name: str, cmp: str | None,
          items: list[Any]) -> None:
     numeric = ctx.columns.get(name, {}).get("type") == "number"
-    converted = [number(v, "filter_" + key) if numeric else text(v, "filter_" + key)
-                 for v in items]
+    converted = convert(key, numeric, items)
     filters.values.setdefault(key, []).extend(converted)
     info = ctx.view.filters.get(name)
     template, in_where = _template(ctx, name, info)
     if not converted:  # an empty named set matches nothing (TDP dropped the filter)
         clause = "1 = 0"
+        filters.steps.append(Step(key, numeric, None, False))
     else:
         bind = _bind_name(key, filters.binds, ctx.taken)
         operator = cmp or ("eq" if len(converted) == 1 else "in")
         filters.binds[bind] = converted[0] if operator != "in" else converted
         if operator == "in":
             filters.expanding.add(bind)
+        filters.steps.append(Step(key, numeric, bind, operator == "in"))
         clause = sql.clause(template, operator, bind)
     if not in_where:
         filters.result.append(clause)
@@ -208,6 +223,19 @@ def _add(ctx: Context, filters: Filters, key: str, name: str, cmp: str | None,
     join = info.join if info is not None else None
     if join and join not in filters.joins.setdefault(group, []):
         filters.joins[group].append(join)
+
+
+def convert(key: str, numeric: bool, items: list[Any]) -> list[Any]:
+    """The values of filter ``key`` as numbers (number columns) or text (400 if invalid)."""
+    param = "filter_" + key
+    if numeric:
+        return [number(v, param) for v in items]
+    return [text(v, param) for v in items]
+
+
+def is_special(key: str) -> bool:
+    """True for ``filter_namedset4...``/``filter_rangeOf...4...`` (ids looked up per request)."""
+    return _special(key[7:] if key.startswith("filter_") else key) is not None
 
 
 def _template(ctx: Context, name: str, info: FilterInfo | None) -> tuple[str, bool]:

@@ -27,6 +27,7 @@ from core_server import security
 from core_server.dbview import execute
 from core_server.dbview import output
 from core_server.dbview import params
+from core_server.dbview import plans
 from core_server.dbview.builder import DBView
 from core_server.dbview.columns import Columns
 from core_server.dbview.params import ViewRequest
@@ -93,7 +94,7 @@ def open_view(dbv: DBViews, connector: str, view: str, values: Values,
     """
     entry, found, columns = _resolve(dbv, connector, view)
     lenient = request.path.startswith(TDP_PREFIX)
-    return params.view_request(dbv, entry, found, view, values, columns, fmt, lenient)
+    return plans.view_request(dbv, entry, found, view, values, columns, fmt, lenient)
 
 
 def warnings(req: ViewRequest) -> dict[str, str]:
@@ -159,9 +160,19 @@ def _rows(dbv: DBViews, req: ViewRequest) -> Response:
     sql_limit = options.limit + 1 if options.limit is not None else (cap + 1 if cap else None)
     bounded = sql_limit is not None and (sql_limit <= HEAD_MAX or cap is not None)
     head = sql_limit if bounded and sql_limit is not None else dbv.batch_size
+    # never more than one batch: what does not fit is streamed in batches, as without a probe
+    probe = min(ce.backend.probe_rows, dbv.batch_size) if sql_limit is None else 0
     with requestlog.timed("db"), filter_errors(req):
-        result = execute.run(ce, req.statement(req.rows_sql(ce, sql_limit)), req.parsed.binds,
-                             req.name, head, dbv.batch_size, stream=not bounded)
+        result = None
+        if probe:  # most unbounded reads are small (a filter on a key): try a bounded one
+            found = execute.run(ce, req.statement(req.rows_sql(ce, probe + 1)),
+                                req.parsed.binds, req.name, probe + 1, probe + 1, stream=False)
+            if len(found.head) <= probe:
+                result = found  # that was all of it; larger results are read again, streamed
+        if result is None:
+            result = execute.run(ce, req.statement(req.rows_sql(ce, sql_limit)),
+                                 req.parsed.binds, req.name, head, dbv.batch_size,
+                                 stream=not bounded)
     if cap is not None and len(result.head) > cap:
         result.close()
         raise BadRequest("too_many_rows", f"{req.name} has more than {cap} rows",

@@ -60,10 +60,20 @@ def encode_json(names: Sequence[str], batches: Iterable[Batch]) -> Iterator[byte
 
 
 def encode_ndjson(names: Sequence[str], batches: Iterable[Batch]) -> Iterator[bytes]:
-    """One JSON object per line."""
+    """One JSON object per line, one ``orjson.dumps`` per batch."""
     for batch in batches:
         if batch:
-            yield b"\n".join(map(dumps, to_dicts(names, batch))) + b"\n"
+            yield _lines(to_dicts(names, batch))
+
+
+def _lines(rows: list[dict[str, Any]]) -> bytes:
+    # ``[{..},{..}]`` -> ``{..}\n{..}\n``: the rows are objects, so the separators are exactly
+    # the ``},{`` between them; if a value holds that text too (a string, a nested list of
+    # objects) there are more than len - 1 of them and the rows are encoded one by one
+    body = dumps(rows)[1:-1]
+    if body.count(b"},{") != len(rows) - 1:
+        return b"\n".join(map(dumps, rows)) + b"\n"
+    return body.replace(b"},{", b"}\n{") + b"\n"
 
 
 def _cell(value: Any) -> Any:

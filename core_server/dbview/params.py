@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from core_server.dbview import filters
 from core_server.dbview import sql
+from core_server.dbview.filters import Step
 from core_server.dbview.builder import ArgumentInfo
 from core_server.dbview.builder import DBView
 from core_server.dbview.builder import is_server_name
@@ -85,6 +86,8 @@ class Parsed:
     result: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     open_keys: list[str] = field(default_factory=list)
+    #: how the filter values became binds (replayed by a request plan)
+    steps: list[Step] = field(default_factory=list)
 
 
 @dataclass
@@ -101,17 +104,35 @@ class ViewRequest:
     columns: Mapping[str, dict[str, Any]]
     options: Options
     parsed: Parsed
+    #: SQL texts of this request's shape, shared by the requests of one plan
+    #: (:mod:`core_server.dbview.plans`): the text depends on the shape only, never on values
+    memo: dict[Any, Any] | None = None
 
     def sql(self, template: str | None = None) -> str:
         """The main (or given) SQL template with the replacements filled in.
 
         Filters on the rows (computed columns) wrap the main query.
         """
+        if template is None and self.memo is not None:
+            found = self.memo.get("sql")
+            if found is None:
+                found = self.memo["sql"] = self._sql(None)
+            return str(found)
+        return self._sql(template)
+
+    def _sql(self, template: str | None) -> str:
         filled = sql.fill(str(template or self.view.query), self.parsed.replacements, self.name)
         return filled if template is not None else sql.filtered(filled, self.parsed.result)
 
     def rows_sql(self, ce: ConnectorEngine, limit: int | None) -> str:
         """The main query with ``_sort``, ``limit`` and ``_offset`` pushed into SQL."""
+        if self.memo is not None:
+            key = ("rows", limit)
+            found = self.memo.get(key)
+            if found is None:
+                found = self.memo[key] = sql.paged(self.sql(), self.options.sort, limit,
+                                                   self.options.offset, ce)
+            return str(found)
         return sql.paged(self.sql(), self.options.sort, limit, self.options.offset, ce)
 
     def count_sql(self) -> str:
@@ -130,6 +151,13 @@ class ViewRequest:
 
     def statement(self, text: str) -> sa.TextClause:
         """The cached ``text()`` of ``text`` with this request's list binds expanding."""
+        if self.memo is not None:  # which binds are lists is part of the shape too
+            key = ("statement", text)
+            found = self.memo.get(key)
+            if found is None:
+                found = self.memo[key] = sql.statement(self.entry.compiled, text,
+                                                       self.parsed.binds, self.parsed.expanding)
+            return found
         return sql.statement(self.entry.compiled, text, self.parsed.binds, self.parsed.expanding)
 
 
@@ -282,7 +310,7 @@ def parse(view: DBView, values: Values, strict_filters: bool = True,
     """
     columns = view.columns if columns is None else columns
     parsed = Parsed()
-    _parse_arguments(view, values, parsed)
+    parse_arguments(view, values, parsed)
     _parse_replacements(view, values, parsed)
     ctx = filters.Context(view, columns, getattr(columns, "table", frozenset()), strict_filters,
                           quote or (lambda name: name), namedsets, frozenset(parsed.binds))
@@ -290,7 +318,8 @@ def parse(view: DBView, values: Values, strict_filters: bool = True,
     return parsed
 
 
-def _parse_arguments(view: DBView, values: Values, parsed: Parsed) -> None:
+def parse_arguments(view: DBView, values: Values, parsed: Parsed) -> None:
+    """The view's arguments from ``values`` into ``parsed`` (converted, bound; 400 if bad)."""
     for name in view.arguments:
         info = view.argument_infos.get(name)
         as_list = info is not None and info.as_list
@@ -421,3 +450,4 @@ def _parse_filters(view: DBView, values: Values, parsed: Parsed, ctx: filters.Co
     parsed.result = found.result
     parsed.ignored = found.ignored
     parsed.open_keys = found.open_keys
+    parsed.steps = found.steps

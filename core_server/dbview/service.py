@@ -73,6 +73,8 @@ class DBViews:
         self.target_handler: TargetHandler | None = None
         #: ``resolve(set_id) -> ids`` for ``filter_namedset4<key>`` (``core_server.tdp``)
         self.namedset_resolver: Callable[[str], list[Any]] | None = None
+        #: validated request plans by view and request shape (core_server.dbview.plans)
+        self.plans: dict[Any, Any] = {}
 
     def register_namedset_resolver(self, resolve: Callable[[str], list[Any]]) -> None:
         """Let ``filter_namedset4<key>=<set id>`` filter by the ids of a named set.

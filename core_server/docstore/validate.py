@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from core_server.docstore.model import AUTO_FIELDS
 from core_server.docstore.model import INDEXED_STRING_MAX
@@ -45,18 +48,29 @@ def parse_datetime(value: Any) -> str | None:
     return format_datetime(parsed)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+#: whether a value has a field type's JSON type (datetime is parsed instead)
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str), "ref": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool), "int": _is_int, "float": _is_float,
+    "list": lambda v: isinstance(v, list), "refs": lambda v: isinstance(v, list),
+    "dict": lambda v: isinstance(v, dict),
+}
+
+
 def coerce(field: Field, value: Any, path: str, errors: list[Problem]) -> Any:
     """Check a scalar ``value`` against ``field``'s type; return it normalised."""
     kind = field.type
-    ok = {
-        "string": isinstance(value, str), "ref": isinstance(value, str),
-        "bool": isinstance(value, bool),
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool)
-        and math.isfinite(value),
-        "list": isinstance(value, list), "refs": isinstance(value, list),
-        "dict": isinstance(value, dict),
-    }.get(kind)
+    check = _TYPE_CHECKS.get(kind)
+    ok = check(value) if check is not None else None  # one check, not all of them per value
     if kind == "datetime":
         normal = parse_datetime(value)
         if normal is None:
@@ -150,15 +164,30 @@ def _object(fields: dict[str, Field], doc: dict[str, Any], path: str, errors: li
     return out
 
 
+def _has_nul(value: Any) -> bool:
+    # one C pass: orjson writes a NUL in any string or key as \u0000 (a literal backslash-u
+    # text comes out as \\u0000 and only sends the document the slow, exact way)
+    try:
+        return b"\\u0000" in orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):  # not plain JSON (Python API): walk it
+        return True
+
+
 def _nul_characters(value: Any, path: str) -> list[Problem]:
     """NUL characters cannot be stored in PostgreSQL JSONB and compare oddly in SQLite."""
+    if not _has_nul(value):
+        return []
+    return _nul_paths(value, path)
+
+
+def _nul_paths(value: Any, path: str) -> list[Problem]:
     if isinstance(value, str):
         return [{"path": path, "code": "nul_character"}] if "\x00" in value else []
     if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _nul_characters(v, f"{path}[{i}]")]
+        return [p for i, v in enumerate(value) for p in _nul_paths(v, f"{path}[{i}]")]
     if isinstance(value, dict):
         found = [{"path": f"{path}.{k}", "code": "nul_character"} for k in value if "\x00" in k]
-        return found + [p for k, v in value.items() for p in _nul_characters(v, f"{path}.{k}")]
+        return found + [p for k, v in value.items() for p in _nul_paths(v, f"{path}.{k}")]
     return []
 
 

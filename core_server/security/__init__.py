@@ -17,6 +17,7 @@ The modules behind this face are private: ``_users`` (:class:`User`, user stores
 
 from core_server.security._access import can
 from core_server.security._access import check
+from core_server.security._access import denied
 from core_server.security._access import secured
 from core_server.security._auth import authenticate
 from core_server.security._rules import Rule
@@ -41,6 +42,7 @@ __all__ = [
     "can",
     "check",
     "current_user",
+    "denied",
     "hash_password",
     "init_app",
     "secured",

@@ -48,8 +48,8 @@ def check(resource: str, action: str = READ, rule: Rule = None) -> User:
     user = current_user()
     if user.has_role(ADMIN_ROLE):
         return user
-    decisive = decisive_rule(resource, action, rule)
-    if allowed(user, decisive, resource):
+    # the same decision as can(), remembered per user unless a callable rule decides
+    if not denied(((resource, rule),), action, user):
         return user
     raise denial(user, f"{resource} ({action})")
 
@@ -66,6 +66,42 @@ def can(resource: str, action: str = READ, rule: Rule = None, user: User | None 
     if user.has_role(ADMIN_ROLE):
         return True
     return allowed(user, decisive_rule(resource, action, rule, fallback), resource)
+
+
+#: remembered :func:`denied` answers per app; past it the memo starts over
+DENIALS_LIMIT = 4096
+
+
+def denied(resources: tuple[tuple[str, Rule], ...], action: str, user: User, *,
+           fallback: Rule = SERVER_DEFAULT) -> frozenset[str]:
+    """The resources of ``(resource, rule)`` pairs that :func:`can` refuses ``user``.
+
+    Remembered per (resources, action, user) unless a callable rule decides one of them (a
+    callable may answer differently each time): the document store asks this for every field
+    of a collection on every write and read.
+    """
+    memo = security_state().denials
+    key = (resources, action, user, fallback)
+    try:
+        found = memo.get(key)
+    except TypeError:  # an unhashable rule (a list or mapping): answer without the memo
+        return frozenset(r for r, rule in resources
+                         if not can(r, action, rule, user, fallback=fallback))
+    if found is not None:
+        return found
+    if user.has_role(ADMIN_ROLE):
+        found = frozenset()
+    else:
+        rules = [(r, decisive_rule(r, action, rule, fallback)) for r, rule in resources]
+        found = frozenset(r for r, rule in rules if not allowed(user, rule, r))
+        # a callable may answer differently each time; "execute" defaults depend on the method
+        if any(callable(rule) for _, rule in rules) \
+                or action == "execute" and fallback is SERVER_DEFAULT:
+            return found
+    if len(memo) >= DENIALS_LIMIT:
+        memo.clear()
+    memo[key] = found
+    return found
 
 
 def decisive_rule(resource: str, action: str, rule: Rule = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from flask import request
@@ -26,6 +27,8 @@ class SecurityState:
     trusted_origins: frozenset[str]
     #: config rules and anonymous defaults, resolved once (``check`` and ``can`` read them)
     rules: ResolvedRules
+    #: answers of :func:`~core_server.security._access.denied` that no callable rule decides
+    denials: dict[Any, frozenset[str]] = field(default_factory=dict)
 
     @property
     def has_users(self) -> bool:

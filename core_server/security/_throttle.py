@@ -255,8 +255,13 @@ def _hooks_for_login_only(app: Flask, limiter: Limiter) -> None:
     """
     app.before_request_funcs[None].remove(limiter._check_request_limit)
     after, teardown = app.after_request_funcs[None], app.teardown_request_funcs[None]
-    after.append(_for_login(after.pop(), passthrough=True))
-    teardown.append(_for_login(teardown.pop(), passthrough=False))
+    # as hooks of the login's blueprint: Flask runs them for that blueprint's requests only,
+    # so the other requests do not even pay for the endpoint check
+    blueprint = LOGIN_ENDPOINT.partition(".")[0]
+    app.after_request_funcs.setdefault(blueprint, []).append(
+        _for_login(after.pop(), passthrough=True))
+    app.teardown_request_funcs.setdefault(blueprint, []).append(
+        _for_login(teardown.pop(), passthrough=False))
 
 
 def _for_login(hook: Callable[[Any], Any], passthrough: bool) -> Callable[[Any], Any]:
