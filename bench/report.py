@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 from typing import Any
 
 SCENARIOS = {"page": "1000-row page", "filtered": "filtered page (100 rows)",
@@ -178,3 +179,16 @@ def markdown(results: dict[str, Any], meta: dict[str, Any], pick: str = "best",
         lines += ["", f"core's first CSV download after start (ids not yet assigned): "
                       f"{cold['seconds']:.3f} s."]
     return "\n".join(lines)
+
+
+def write_between(path: Path, markers: tuple[str, str], text: str) -> None:
+    """Put ``text`` between the two ``markers`` lines of ``path`` (appended if absent)."""
+    readme = path.read_text()
+    begin, end = markers
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    if begin in readme and end in readme:
+        head, rest = readme.split(begin, 1)
+        readme = head + block + rest.split(end, 1)[1]
+    else:
+        readme = readme.rstrip() + "\n\n" + block + "\n"
+    path.write_text(readme)

@@ -227,15 +227,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 def write_readme(text: str, path: Path = README) -> None:
     """Put ``text`` between the ``compare`` markers of ``path`` (appended if absent)."""
-    readme = path.read_text()
-    begin, end = MARKERS
-    block = f"{begin}\n{text.rstrip()}\n{end}"
-    if begin in readme and end in readme:
-        head, rest = readme.split(begin, 1)
-        readme = head + block + rest.split(end, 1)[1]
-    else:
-        readme = readme.rstrip() + "\n\n" + block + "\n"
-    path.write_text(readme)
+    report.write_between(path, MARKERS, text)
 
 
 def save(args: argparse.Namespace, results: dict[str, Any]) -> Path:

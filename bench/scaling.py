@@ -37,6 +37,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 import floor_app  # noqa: E402
 import gen_db  # noqa: E402
+import report  # noqa: E402
 
 README = BENCH_DIR / "README.md"
 MARKERS = ("<!-- scaling:begin -->", "<!-- scaling:end -->")
@@ -192,15 +193,7 @@ def part_mapping(db: Path, rows: int, tmp: Path, rounds: int) -> list[str]:
 
 
 def write_readme(text: str) -> None:
-    readme = README.read_text()
-    begin, end = MARKERS
-    block = f"{begin}\n{text.rstrip()}\n{end}"
-    if begin in readme and end in readme:
-        head, rest = readme.split(begin, 1)
-        readme = head + block + rest.split(end, 1)[1]
-    else:
-        readme = readme.rstrip() + "\n\n" + block + "\n"
-    README.write_text(readme)
+    report.write_between(README, MARKERS, text)
 
 
 def main() -> None:
