@@ -122,8 +122,9 @@ def test_a_long_kept_alive_connection_is_served_throughout(served: tuple[int, Pa
 
 
 def test_a_connection_waiting_for_a_thread_is_not_starved(tmp_path: Path) -> None:
-    # Lingering for ever and never handing back: only the worker's "nobody is waiting" check
-    # stops two busy clients from holding both threads while a third one waits.
+    # Lingering for ever and never handing back: only the worker's checks ("a kept-alive
+    # connection waits for a thread", "a new client waits to be accepted") stop two busy
+    # clients from holding both threads while a third and a fourth one wait.
     (tmp_path / "greedy_worker.py").write_text(
         "from core_server import gunicorn_worker\n"
         "gunicorn_worker.LINGER_S = 30.0\n"
@@ -145,20 +146,54 @@ def test_a_connection_waiting_for_a_thread_is_not_starved(tmp_path: Path) -> Non
             served[slot] += 1
         conn.close()
 
+    def answered(conn: http.client.HTTPConnection) -> bool:
+        conn.request("GET", "/api/_version")
+        response = conn.getresponse()
+        return response.status == 200 and b'"version"' in response.read()
+
     with _run(argv, port, tmp_path, env):
+        kept_alive = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        assert answered(kept_alive)  # then idle on gunicorn's poller
         clients = [threading.Thread(target=busy, args=(slot,)) for slot in (0, 1)]
         for client in clients:
             client.start()
         try:
             while min(served) < 20:  # both threads are serving their client in place
                 time.sleep(0.01)
-            third = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-            third.request("GET", "/api/_version")
-            answer = third.getresponse()
-            assert answer.status == 200
-            third.close()  # else its thread lingers on it for LINGER_S at the stop
+            assert answered(kept_alive)
+            new = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            assert answered(new)
+            for conn in (kept_alive, new):
+                conn.close()  # else a thread lingers on it for LINGER_S at the stop
             assert not stop.is_set() and all(c.is_alive() for c in clients)
         finally:
             stop.set()
             for client in clients:
                 client.join(30)
+
+
+def test_clients_connecting_at_once_are_spread_over_the_workers(tmp_path: Path) -> None:
+    # gunicorn's workers share one listening socket; a worker takes new connections only
+    # while it has a free thread, so four clients of a 2 x 2 server land two on each worker
+    (tmp_path / "pid_app.py").write_text(
+        "import os, time\n"
+        "def app(environ, start_response):\n"
+        "    time.sleep(0.5)\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [str(os.getpid()).encode()]\n")
+    port = _free_port()
+    argv = [sys.executable, "-m", "gunicorn", "--pythonpath", str(tmp_path),
+            "--worker-class", "core_server.gunicorn_worker.ThreadWorker", "--threads", "2",
+            "--workers", "2", "--bind", f"127.0.0.1:{port}", "pid_app:app"]
+    with _run(argv, port, tmp_path):
+        time.sleep(1)  # both workers booted
+        for _round in range(3):
+            conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=20) for _ in range(4)]
+            for conn in conns:
+                conn.connect()
+            for conn in conns:
+                conn.request("GET", "/")
+            pids = [conn.getresponse().read() for conn in conns]
+            for conn in conns:
+                conn.close()
+            assert sorted(pids.count(pid) for pid in set(pids)) == [2, 2], pids
