@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
@@ -31,8 +32,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self._app
 
 
+#: the worker heartbeat file on tmpfs where there is one (as deploy/gunicorn.conf.py)
+_HEARTBEAT_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
 #: threads per worker of ``serve --workers N`` (bench/README.md has the measurements)
 DEFAULT_THREADS = 4
+#: gunicorn's gthread worker, serving a kept-alive client's next request in place
+THREAD_WORKER = "core_server.gunicorn_worker.ThreadWorker"
 #: seconds an idle client connection stays open (gunicorn's default)
 DEFAULT_KEEPALIVE = 2
 
@@ -43,8 +48,8 @@ def run_gunicorn(app: Flask, *, host: str, port: int, workers: int,
 
     ``threads`` 1 gives gunicorn's sync workers, more its gthread workers with that many threads.
     """
-    worker = {"worker_class": "sync"} if threads == 1 else {"worker_class": "gthread",
+    worker = {"worker_class": "sync"} if threads == 1 else {"worker_class": THREAD_WORKER,
                                                            "threads": threads}
     _Gunicorn(app, {"bind": f"{host}:{port}", "workers": workers, **worker, "accesslog": None,
-                    "keepalive": keepalive, "timeout": 120,
+                    "keepalive": keepalive, "timeout": 120, "worker_tmp_dir": _HEARTBEAT_DIR,
                     "child_exit": metrics.child_exit, **GUNICORN_LIMITS}).run()

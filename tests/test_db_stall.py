@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from core_server.testing import BACKENDS
 from core_server.testing import fresh_database
 from core_server.testing import serve
+from core_server.wsgi import THREAD_WORKER
 
 #: the bounds of these tests (ms): PostgreSQL's connect timeout counts whole seconds, at least 2
 LIMITS = {"connect_timeout": 2000, "pool_size": 2, "pool_timeout": 300, "read_timeout": 2500,
@@ -128,7 +129,7 @@ def test_stalled_path_gunicorn(network_mydb, tcp_proxy, tmp_path: Path):
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "4",
+            [sys.executable, "-m", "gunicorn", "--worker-class", THREAD_WORKER, "--threads", "4",
              "--workers", "1", "--bind", f"127.0.0.1:{port}", "--timeout", "60",
              "core_server.wsgi:create()"], env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
