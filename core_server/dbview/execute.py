@@ -21,7 +21,7 @@ from sqlalchemy import exc as sa_exc
 from core_server.dblimits import busy
 from core_server.dblimits import is_busy
 from core_server.dblimits import unavailable
-from core_server.dbview.engines import Backend
+from core_server.dbview.backends import Backend
 from core_server.dbview.engines import ConnectorEngine
 from core_server.errors import ApiError
 from core_server.errors import GatewayTimeout
