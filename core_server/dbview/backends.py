@@ -33,6 +33,10 @@ class Backend:
     name = "generic"
     #: test each pooled connection before use (a server may have dropped it); see SQLite
     pre_ping = True
+    #: instead of ``pre_ping``: test a pooled connection only when it sat idle a while or
+    #: returned before one was found dropped (ConnectorEngine); a read on a dropped one that
+    #: skipped the test is tried once more on a new connection (execute.run)
+    ping_idle = False
     #: bounded reads keep a few idle DBAPI connections outside SQLAlchemy's pool (see SQLite)
     reuse_connections = False
     #: streamed reads take kept connections too (a local cursor: nothing server-side to keep)
@@ -50,6 +54,12 @@ class Backend:
     def cursor(self, conn: Any, stream: bool) -> Any:
         """A DBAPI cursor on the pooled connection ``conn`` (server-side when ``stream``)."""
         return conn.cursor()
+
+    def returned(self, dbapi_conn: Any) -> None:
+        """Undo what :meth:`cursor` changed on a pooled connection, as it goes back to the pool.
+
+        Raising lets the pool close the connection instead (as for a failed rollback).
+        """
 
     def keep(self, conn: Any) -> None:
         """Prepare a DBAPI connection that bounded reads will reuse (see ``reuse_connections``)."""
@@ -202,9 +212,11 @@ class PostgresBackend(Backend):
     # A single-row read was 6 round trips (ping, BEGIN, DECLARE, FETCH, CLOSE, ROLLBACK):
     # unbounded reads probe with a bounded read first and only results larger than the probe
     # use a server-side cursor. Reads stay on the pool (core_server.db.pool_size is the
-    # bulkhead); kept autocommit connections (reuse_connections) would save the ping and
-    # BEGIN/ROLLBACK too, but live outside the pool's bound.
+    # bulkhead, no connection lives outside it); a bounded read runs in autocommit (no BEGIN
+    # and ROLLBACK) and a connection is pinged only after it sat idle: 1 round trip.
     probe_rows = 1000
+    pre_ping = False
+    ping_idle = True
 
     def install_timeout(self, engine: Engine, timeout_ms: int, query: str | None) -> None:
         statement = (query or "SET statement_timeout TO {}").format(int(timeout_ms))
@@ -217,9 +229,22 @@ class PostgresBackend(Backend):
             dbapi_conn.commit()  # a SET inside a rolled-back transaction would be undone
 
     def cursor(self, conn: Any, stream: bool) -> Any:
-        if stream:  # a named cursor is server-side in psycopg
-            return conn.driver_connection.cursor(name=f"cs_{uuid.uuid4().hex[:16]}")
+        raw = conn.driver_connection
+        if stream:  # a named cursor is server-side in psycopg (inside a transaction)
+            return raw.cursor(name=f"cs_{uuid.uuid4().hex[:16]}")
+        # one statement that only reads needs no transaction: autocommit saves BEGIN and the
+        # pool's ROLLBACK (psycopg changes it locally; not possible inside a transaction, e.g.
+        # one that a plugin's pool_pre_ping left open: then the read runs in it)
+        # (psycopg 3 and psycopg2 alike: transaction status 0 is idle)
+        if raw.autocommit is False \
+                and getattr(getattr(raw, "info", None), "transaction_status", None) == 0:
+            raw.autocommit = True
         return conn.cursor()
+
+    def returned(self, dbapi_conn: Any) -> None:
+        # every other user of the pool (engine.connect(), callbacks) expects transactions
+        if getattr(dbapi_conn, "autocommit", False):
+            dbapi_conn.autocommit = False
 
     def is_timeout(self, exc: BaseException) -> bool:
         return getattr(_orig(exc), "sqlstate", None) == "57014"

@@ -83,8 +83,41 @@ class ConnectorEngine:
         self._idle: list[Any] = []  # detached DBAPI connections (list.pop/append are atomic)
         self._lent: set[int] = set()  # ids of the detached connections in use (set ops too)
         self._generation = 0
+        #: when a pooled connection was last found dropped: older idle ones are pinged first
+        self._lost_at = 0.0
+        self._pool_events(ping=self.backend.ping_idle and not kwargs.get("pool_pre_ping"))
         if timeout_ms:
             self.backend.install_timeout(self.engine, int(timeout_ms), timeout_query)
+
+    def _pool_events(self, ping: bool) -> None:
+        # SQLAlchemy's pre-ping costs a round trip on every checkout (on PostgreSQL outside
+        # autocommit also a BEGIN, so the read's ROLLBACK). A connection back in the pool
+        # moments ago is most likely still there; one idle for _PING_AFTER, or returned before
+        # a connection was found dropped (a server restart drops all), is pinged first. A read
+        # on one that died unnoticed is retried once (execute.run), which pre-ping gave before.
+        backend = self.backend
+
+        def checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+            returned = record.info.get("returned")
+            if returned is not None and (returned <= self._lost_at
+                                         or time.monotonic() - returned >= _PING_AFTER) \
+                    and not _alive(dbapi_conn):
+                # the pool replaces it (a new connection, connect_timeout bounds it)
+                raise sa.exc.DisconnectionError("the server dropped an idle connection")
+
+        def checkin(dbapi_conn: Any, record: Any) -> None:
+            if dbapi_conn is not None:
+                record.info["returned"] = time.monotonic()
+
+        def reset(dbapi_conn: Any, record: Any, state: Any) -> None:
+            if dbapi_conn is not None and not state.terminate_only:
+                backend.returned(dbapi_conn)
+
+        # whatever a read changed on the connection is undone before anyone else gets it
+        sa.event.listen(self.engine.pool, "reset", reset)
+        if ping:
+            sa.event.listen(self.engine, "checkout", checkout)
+            sa.event.listen(self.engine, "checkin", checkin)
 
     def quote(self, name: str) -> str:
         """``name`` quoted as an identifier of this database (for known column names)."""
@@ -147,7 +180,9 @@ class ConnectorEngine:
             conn.close()
 
     def forget_idle(self) -> None:
-        """Close the kept idle connections (after one turned out to be dropped by the server)."""
+        """Close the kept idle connections (after one turned out to be dropped by the server);
+        pooled ones returned before now are pinged before their next use."""
+        self._lost_at = time.monotonic()
         while self._idle:
             try:
                 conn = self._idle.pop()
