@@ -114,7 +114,8 @@ class ConnectorEngine:
                 backend.returned(dbapi_conn)
 
         # whatever a read changed on the connection is undone before anyone else gets it
-        sa.event.listen(self.engine.pool, "reset", reset)
+        if type(backend).returned is not Backend.returned:
+            sa.event.listen(self.engine.pool, "reset", reset)
         if ping:
             sa.event.listen(self.engine, "checkout", checkout)
             sa.event.listen(self.engine, "checkin", checkin)
