@@ -39,7 +39,9 @@ def sqlite_file(url: str | None) -> Path | None:
 def writer_engine(url: str, limits: DbLimits) -> Engine:
     """An engine for the server's own database (``core_server.server_db``)."""
     backend = backend_for(url)
-    engine = create_engine(url, limits, pool_pre_ping=backend.pre_ping)
+    # its writes run in transactions on the pool: pinged on every checkout as before (the idle
+    # pings of ConnectorEngine are for the connectors' reads)
+    engine = create_engine(url, limits, pool_pre_ping=backend.pre_ping or backend.ping_idle)
     backend.tune_writer(engine)
     return engine
 
