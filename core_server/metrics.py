@@ -141,16 +141,25 @@ class Metrics:
         in_use = self.pool_in_use.labels(name)
         overflow = self.pool_overflow.labels(name)
         counts = getattr(pool, "overflow", None)
+        # the value last written: with multiprocess files every set() is a locked file write,
+        # and the overflow mostly stays 0 (the pools have none); the same value is not written
+        # again (only this process writes its file, so the scrape shows the same)
+        last: list[int | None] = [None]
+
+        def set_overflow() -> None:
+            if counts is not None:
+                value = max(0, counts())
+                if value != last[0]:
+                    last[0] = value
+                    overflow.set(value)
 
         def checkout(*args: Any) -> None:
             in_use.inc()
-            if counts is not None:
-                overflow.set(max(0, counts()))
+            set_overflow()
 
         def checkin(*args: Any) -> None:
             in_use.dec()
-            if counts is not None:
-                overflow.set(max(0, counts()))
+            set_overflow()
 
         event.listen(pool, "checkout", checkout)
         event.listen(pool, "checkin", checkin)

@@ -156,3 +156,19 @@ def test_engine_bounds_and_a_plugins_own_pool(backend: str, tmp_path: Path) -> N
         assert isinstance(own.engine.pool, NullPool)
         bounded.dispose()
         own.dispose()
+
+
+@pytest.mark.parametrize("backend", NETWORK)
+def test_the_server_database_engine_pings_every_checkout(backend: str, tmp_path: Path) -> None:
+    # connectors' reads ping idle connections only (ConnectorEngine); the id mapper's writer
+    # engine has none of that and keeps the pool's pre-ping
+    from core_server.dblimits import DbLimits
+    from core_server.dbview.engines import writer_engine
+    from core_server.testing import fresh_database
+
+    with fresh_database(backend, tmp_path) as url:
+        engine = writer_engine(url, DbLimits())
+        try:
+            assert engine.pool._pre_ping
+        finally:
+            engine.dispose()

@@ -204,3 +204,22 @@ def test_connection_dropped_by_the_server_is_replaced(mydb_url, backend, app_fac
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
     assert client.get("/api/db/mydb/mytable?filter_my_id=5").get_json()[0]["my_id"] == 5
+
+
+def test_reads_leave_pooled_connections_as_the_pool_gave_them(mydb_url, backend, app_factory):
+    # PostgreSQL's bounded reads run in autocommit on a pooled connection (no BEGIN/ROLLBACK):
+    # whoever takes that connection next (count, callbacks, plugins) gets a transaction again
+    app = app_factory(mydb_url)
+    client = app.test_client()
+    assert client.get("/api/db/mydb/mytable?filter_my_id=5").get_json()[0]["my_id"] == 5
+    assert client.get("/api/db/mydb/mytable/count").get_json() > 0
+    if backend != "postgresql":
+        return
+    dbv = app.extensions["core_server"].dbviews
+    ce = dbv.engine(dbv.entry("mydb"))
+    assert ce.engine.pool.checkedout() == 0
+    conn = ce.engine.raw_connection()
+    try:
+        assert conn.driver_connection.autocommit is False
+    finally:
+        conn.close()

@@ -23,8 +23,8 @@ from core_server.dbview.common import limit_offset
 from core_server.dbview.connector import DBConnector
 from core_server.dbview.connector import DBMapping
 from core_server.dbview.connector import default_agg_score
-from core_server.dbview.engines import Backend
-from core_server.dbview.engines import backend_for
+from core_server.dbview.backends import Backend
+from core_server.dbview.backends import backend_for
 from core_server.dbview.engines import sqlite_file
 from core_server.dbview.execute import db_errors
 from core_server.dbview.handlers import fetch_all

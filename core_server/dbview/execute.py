@@ -21,7 +21,7 @@ from sqlalchemy import exc as sa_exc
 from core_server.dblimits import busy
 from core_server.dblimits import is_busy
 from core_server.dblimits import unavailable
-from core_server.dbview.engines import Backend
+from core_server.dbview.backends import Backend
 from core_server.dbview.engines import ConnectorEngine
 from core_server.errors import ApiError
 from core_server.errors import GatewayTimeout
@@ -138,7 +138,9 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
         with db_errors(backend, where):
             # no Connection wrapper
             conn = ce.checkout() if reuse else ce.engine.raw_connection()
-        kept = reuse and "returned" in conn.info  # used before: the server may have dropped it
+        # used before without a ping (kept, or pooled with ping_idle): the server may have
+        # dropped it meanwhile
+        kept = (reuse or backend.ping_idle) and "returned" in conn.info
         cursor = None
         try:
             with db_errors(backend, where):
@@ -149,13 +151,17 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
                 head = list(cursor.fetchmany(min(head_size, _MAX_FETCH))) if names else []
             break
         except BaseException as exc:
+            # a kept connection that the server closed meanwhile (a restart within the ping
+            # interval): the read is tried once more on a new one, as the pool's pre-ping would
+            lost = attempt == 1 and kept and _lost(backend, exc)
+            if lost and owner is None:
+                with suppress(Exception):
+                    conn.invalidate()  # the pool connects anew instead of resetting a dead one
             if owner is None and cursor is not None:
                 backend.discard(cursor, conn)  # a server-side result may be left unread
             else:
                 _close(cursor, conn, owner, reuse=False)  # a failed connection is not kept
-            # a kept connection that the server closed meanwhile (a restart within the ping
-            # interval): the read is tried once more on a new one, as the pool's pre-ping would
-            if not (attempt == 1 and kept and _lost(backend, exc)):
+            if not lost:
                 raise
             ce.forget_idle()  # the other kept ones are most likely gone too
     exhausted = not stream or len(head) < head_size

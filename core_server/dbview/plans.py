@@ -17,7 +17,6 @@ aggregation is a replacement read from several keys), and named-set or ``rangeOf
 from __future__ import annotations
 
 from collections.abc import Mapping
-from copy import copy
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -95,7 +94,7 @@ def _shape(entry: ConnectorEntry, view: DBView, name: str, values: Values, fmt: 
 
 def _record(req: ViewRequest) -> Plan:
     parsed = req.parsed
-    return Plan(req.view, req.columns, copy(req.options), dict(parsed.replacements),
+    return Plan(req.view, req.columns, _copy_options(req.options), dict(parsed.replacements),
                 tuple(parsed.steps), frozenset(parsed.expanding), tuple(parsed.result),
                 tuple(parsed.ignored), tuple(parsed.open_keys))
 
@@ -121,4 +120,9 @@ def _replay(plan: Plan, entry: ConnectorEntry, name: str, values: Values) -> Vie
     parsed.ignored = list(plan.ignored)
     parsed.open_keys = list(plan.open_keys)
     return ViewRequest(entry, view, f"{entry.name}/{name}", values, plan.columns,
-                       copy(plan.options), parsed, plan.memo)
+                       _copy_options(plan.options), parsed, plan.memo)
+
+
+def _copy_options(options: Options) -> Options:
+    # what copy() gives (a shallow copy), without its __reduce_ex__ round on every request
+    return Options(**vars(options))

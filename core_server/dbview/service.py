@@ -141,6 +141,9 @@ class DBViews:
         if not base.dburl:
             raise ServiceUnavailable("db_unavailable", f"connector {entry.base!r} has no dburl",
                                      hint="set dburl in its config section (configKey)")
+        ce = self.engines.existing(entry.base)
+        if ce is not None:  # the hot path: no limits read from the config for an engine made
+            return ce
         timeout = base.statement_timeout
         if timeout is None:
             timeout = self.statement_timeout
