@@ -174,20 +174,13 @@ def test_server_stays_up_for_unrelated_routes(tmp_path, app_factory):
     assert Path(tmp_path / "missing.sqlite").exists() is False
 
 
-def test_connection_dropped_by_the_server_is_replaced(mydb_url, backend, app_factory):
-    # a server that ended the app's idle connections right after a request (a restart) costs
-    # the client nothing: pooled ones are pinged, kept ones are replaced and the read retried
+def _drop_app_connections(app, mydb_url: str) -> None:
+    """End this app's idle PostgreSQL connections from the server side (as a restart does)."""
     import psycopg
     from sqlalchemy.engine import make_url
 
-    app = app_factory(mydb_url)
-    client = app.test_client()
-    for _ in range(3):
-        assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
     dbv = app.extensions["core_server"].dbviews
     ce = dbv.engine(dbv.entry("mydb"))
-    if backend != "postgresql":  # SQLite has no server; MariaDB: the same pool as PostgreSQL
-        return
     pooled = ce.engine.raw_connection()
     idle = [*ce._idle, pooled]
     pids = []
@@ -202,8 +195,35 @@ def test_connection_dropped_by_the_server_is_replaced(mydb_url, backend, app_fac
                          dbname=url.database, autocommit=True) as admin:
         for pid in pids:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_connection_dropped_by_the_server_is_replaced(mydb_url, backend, app_factory):
+    # a server that ended the app's idle connections right after a request (a restart) costs
+    # the client nothing: pooled ones are pinged, kept ones are replaced and the read retried
+    app = app_factory(mydb_url)
+    client = app.test_client()
+    for _ in range(3):
+        assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
+    if backend != "postgresql":  # SQLite has no server; MariaDB: the same pool as PostgreSQL
+        return
+    _drop_app_connections(app, mydb_url)
     assert len(client.get("/api/db/mydb/mytable?_limit=2").get_json()) == 2
     assert client.get("/api/db/mydb/mytable?filter_my_id=5").get_json()[0]["my_id"] == 5
+
+
+def test_counts_and_deep_health_survive_a_dropped_connection(mydb_url, backend, app_factory):
+    # the first count and the first deep health check after a restart within the idle-ping
+    # interval retry on a new connection, as reads do (no false "down" for one check)
+    app = app_factory(mydb_url)
+    client = app.test_client()
+    assert client.get("/api/db/mydb/mytable/count").get_json() > 0
+    if backend != "postgresql":
+        return
+    _drop_app_connections(app, mydb_url)
+    assert client.get("/api/db/mydb/mytable/count").get_json() > 0
+    _drop_app_connections(app, mydb_url)
+    health = client.get("/api/_health?deep=1")
+    assert health.status_code == 200, health.get_json()
 
 
 def test_reads_leave_pooled_connections_as_the_pool_gave_them(mydb_url, backend, app_factory):

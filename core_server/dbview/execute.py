@@ -242,6 +242,10 @@ class RowStream:
 
 
 def scalar(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: str) -> Any:
-    """Run a one-value query (count)."""
-    with db_errors(ce.backend, where), ce.engine.connect() as conn:
-        return conn.execute(stmt, binds).scalar()
+    """Run a one-value query (a count, a health check's ``SELECT 1``).
+
+    Through :func:`run`, so a pooled connection that the server dropped since its last use is
+    replaced and the query tried once more, as for reads.
+    """
+    rows = run(ce, stmt, binds, where, head_size=1, batch_size=1, stream=False)
+    return rows.head[0][0] if rows.head else None

@@ -27,6 +27,7 @@ from core_server.dbview.engines import ConnectorEngine
 from core_server.dbview.engines import EngineRegistry
 from core_server.dbview.engines import writer_engine
 from core_server.dbview.execute import db_errors
+from core_server.dbview.execute import scalar
 from core_server.dbview.idmapping import IdMapper
 from core_server.errors import NotFound
 from core_server.errors import ServiceUnavailable
@@ -198,8 +199,7 @@ class DBViews:
         missing = ce.backend.missing()
         if missing:
             raise NotCreated(missing)
-        with db_errors(ce.backend, name), ce.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        scalar(ce, sa.text("SELECT 1"), {}, name)
 
     def dburl_problems(self) -> list[tuple[str, str, bool]]:
         """What ``core-server check`` says about each base connector's ``dburl``, offline.
