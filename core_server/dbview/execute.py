@@ -146,7 +146,8 @@ def run(ce: ConnectorEngine, stmt: sa.TextClause, binds: dict[str, Any], where: 
             with db_errors(backend, where):
                 cursor = backend.cursor(conn, stream)
                 cursor.execute(statement, params)
-                names = [d[0] for d in cursor.description] if cursor.description else []
+                description = cursor.description  # psycopg builds it anew on each access
+                names = [d[0] for d in description] if description else []
                 # drivers take a C int; a head that large would not fit in memory anyway
                 head = list(cursor.fetchmany(min(head_size, _MAX_FETCH))) if names else []
             break
