@@ -237,8 +237,9 @@ class Transaction:
         if rows:
             self._insert(layout, rows)
             refs.write_sides_many(self, layout, rows)
-        for row in rows:
-            self._hook(collection, "after_create", self.to_doc(schema, _Row(row)))
+        if self.store.hooks.get((collection, "after_create")):  # no hook: no document to build
+            for row in rows:
+                self._hook(collection, "after_create", self.to_doc(schema, _Row(row)))
         return [r["_id"] for r in rows]
 
     def update(self, collection: str, doc_id: str, doc: Any, if_version: int | None = None
