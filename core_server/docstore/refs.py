@@ -105,12 +105,13 @@ def write_sides_many(tx: Any, layout: Layout, rows: list[dict[str, Any]]) -> Non
     inserts = layout.inserts(tx.conn.dialect)[1]
     for path in layout.sides:
         values = [{"doc_id": row["_id"], "value": v} for row in rows
-                  for v in (_list_at(row["doc"], path))]
+                  for v in (list_at(row["doc"], path))]
         if values:
             inserts[path].execute(tx.conn, values)
 
 
-def _list_at(doc: dict[str, Any], path: str) -> list[Any]:
+def list_at(doc: dict[str, Any], path: str) -> list[Any]:
+    """The list at ``path`` of ``doc`` (empty when missing or not a list)."""
     value = get_path(doc, path)
     return value if isinstance(value, list) else []
 

@@ -57,6 +57,18 @@ class Layout:
         self.sides = {f.path: self._side_table(f, metadata) for f in collection.side_fields()}
         self.indexes = [self._index(i.name, i.fields, i.unique) for i in collection.indexes]
         self._inserts: tuple[sa.Dialect, InsertSQL, dict[str, InsertSQL]] | None = None
+        self._combined: tuple[sa.Dialect, CombinedInsertSQL | None] | None = None
+
+    def combined_insert(self, dialect: sa.Dialect) -> CombinedInsertSQL | None:
+        """PostgreSQL, with side tables: one statement for a document and its side rows."""
+        built = self._combined
+        if built is None or built[0] is not dialect:
+            combined = None
+            if dialect.name == "postgresql" and self.sides:
+                main, _ = self.inserts(dialect)
+                combined = CombinedInsertSQL(main, self.sides, dialect)
+            built = self._combined = (dialect, combined)
+        return built[1]
 
     def inserts(self, dialect: sa.Dialect) -> tuple[InsertSQL, dict[str, InsertSQL]]:
         """The compiled INSERTs of the main table and of each side table (by path).
@@ -144,3 +156,37 @@ class InsertSQL:
         """INSERT ``rows`` (executemany for more than one)."""
         params = [self.params(r) for r in rows]
         return conn.exec_driver_sql(self.sql, params[0] if len(params) == 1 else params)
+
+
+#: array casts of side-table values in :class:`CombinedInsertSQL` (text for the string kinds)
+_ARRAY_CASTS = {sa.BigInteger: "BIGINT[]", sa.Float: "DOUBLE PRECISION[]", sa.Boolean: "BOOLEAN[]"}
+
+
+class CombinedInsertSQL:
+    """PostgreSQL: a document row and its side-table rows in one statement (one round trip).
+
+    ``WITH d AS (INSERT INTO <table> ...), s0 AS (INSERT INTO <side> SELECT id, unnest(array))
+    INSERT INTO <last side> ...``: every data-modifying part runs, in one snapshot; the text is
+    built from the compiled main INSERT and table names of the layout, values stay bound (each
+    list as one array parameter).
+    """
+
+    def __init__(self, main: InsertSQL, sides: dict[str, sa.Table], dialect: sa.Dialect) -> None:
+        quote = dialect.identifier_preparer.format_table
+        self.main = main
+        self.paths = tuple(sides)
+        parts = [f"d AS ({main.sql})"]
+        inserts = []
+        for i, (path, side) in enumerate(sides.items()):
+            cast = _ARRAY_CASTS.get(type(side.c.value.type), "TEXT[]")
+            inserts.append(f"INSERT INTO {quote(side)} (doc_id, value) SELECT %(_id)s::VARCHAR, v "
+                           f"FROM unnest(%(side_{i})s::{cast}) AS v")
+        parts += [f"s{i} AS ({sql})" for i, sql in enumerate(inserts[:-1])]
+        self.sql = f"WITH {', '.join(parts)} {inserts[-1]}"
+
+    def execute(self, conn: sa.Connection, row: dict[str, Any], lists: list[list[Any]]) -> Any:
+        """INSERT ``row`` and each side table's ``lists`` (in :attr:`paths` order)."""
+        params = self.main.params(row)
+        for i, values in enumerate(lists):
+            params[f"side_{i}"] = values
+        return conn.exec_driver_sql(self.sql, params)

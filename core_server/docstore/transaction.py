@@ -17,6 +17,7 @@ from core_server.docstore.model import Collection
 from core_server.docstore.query import decode_cursor
 from core_server.docstore.query import encode_cursor
 from core_server.docstore.query import query_signature
+from core_server.docstore.tables import CombinedInsertSQL
 from core_server.docstore.tables import Layout
 from core_server.docstore.validate import format_datetime
 from core_server.docstore.validate import validate
@@ -206,8 +207,12 @@ class Transaction:
         row = {"_id": self.store.ids.next(), "_version": 1, "_created_at": now,
                "_updated_at": now, "_created_by": self.user_name, "_updated_by": self.user_name,
                "doc": clean}
-        self._insert(layout, [row])
-        refs.write_sides(self, layout, row["_id"], clean, replace=False)
+        combined = layout.combined_insert(self.conn.dialect)
+        if combined is not None:  # PostgreSQL: one round trip for the row and its side rows
+            self._insert(layout, [row], combined)
+        else:
+            self._insert(layout, [row])
+            refs.write_sides(self, layout, row["_id"], clean, replace=False)
         out = self.to_doc(schema, _Row(row))
         self._hook(collection, "after_create", out)
         return out
@@ -342,10 +347,16 @@ class Transaction:
         except sa.exc.IntegrityError as exc:
             raise self._integrity_error(layout, exc) from exc
 
-    def _insert(self, layout: Layout, rows: list[dict[str, Any]]) -> None:
-        """New document rows through the layout's INSERT compiled once per dialect."""
+    def _insert(self, layout: Layout, rows: list[dict[str, Any]],
+                combined: CombinedInsertSQL | None = None) -> None:
+        """New document rows through the layout's INSERT compiled once per dialect (with
+        ``combined``: one row and its side-table rows in one statement)."""
         try:
-            layout.inserts(self.conn.dialect)[0].execute(self.conn, rows)
+            if combined is not None:
+                doc = rows[0]["doc"]
+                combined.execute(self.conn, rows[0], [refs.list_at(doc, p) for p in combined.paths])
+            else:
+                layout.inserts(self.conn.dialect)[0].execute(self.conn, rows)
         except sa.exc.IntegrityError as exc:
             raise self._integrity_error(layout, exc) from exc
 
