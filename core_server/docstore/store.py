@@ -184,7 +184,7 @@ class Store:
 
     def ping(self) -> None:
         """Deep health check: the storage database answers."""
-        with self.engine.connect() as conn:
+        with self._begun(write=False) as conn:  # a dropped pooled connection is not "down"
             conn.execute(sa.text("SELECT 1"))
 
     def dispose(self) -> None:
