@@ -6,6 +6,8 @@
 Builds the app with docstore_bench's two collections (store on a fresh SQLite file unless
 ``--dburl``), posts ``--creates`` documents through the WSGI test client and prints the CPU and
 wall microseconds per create; ``--profile`` prints the top functions by cumulative time.
+``--instructions`` runs this script twice under callgrind (``--creates`` N and 2N, default
+200) and prints the instructions per create: repeatable on a loaded machine, unlike CPU time.
 ``--http PORT`` instead runs docstore_bench's 2,000 creates against gunicorn (started from the
 current directory, so run it outside a checkout to import the intended core_server).
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import docstore_bench  # noqa: E402
+import instr_count  # noqa: E402
 
 from core_server.app import create_app  # noqa: E402
 from core_server.testing import temporary_plugin  # noqa: E402
@@ -33,9 +36,18 @@ def main() -> None:
     parser.add_argument("--creates", type=int, default=2000)
     parser.add_argument("--dburl")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--instructions", action="store_true",
+                        help="instructions per create under callgrind (N and 2N creates)")
     parser.add_argument("--http", type=int, metavar="PORT",
                         help="instead: docstore_bench's 2,000 creates against gunicorn on PORT")
     args = parser.parse_args()
+    if args.instructions:
+        n = args.creates if args.creates != 2000 else 200
+        base = [sys.executable, __file__] + (["--dburl", args.dburl] if args.dburl else [])
+        one = instr_count._count([*base, "--creates", str(n)])
+        two = instr_count._count([*base, "--creates", str(2 * n)])
+        print(f"creates ({args.dburl or 'sqlite'}): {(two - one) / n:,.0f} instructions/create")
+        return
     if args.http:
         return http_creates(args.http, args.dburl)
     with tempfile.TemporaryDirectory() as tmp:

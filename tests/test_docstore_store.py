@@ -182,3 +182,34 @@ def test_sqlite_uses_wal_and_immediate_writes(tmp_path: Path) -> None:
             tx.count("users")
     assert mode == "wal"
     assert "BEGIN IMMEDIATE" in statements and "BEGIN" in statements
+
+
+def test_connection_dropped_by_the_server_is_replaced_at_begin(store: Store, db_url: str) -> None:
+    # PostgreSQL: no pool pre-ping; the BEGIN finds a dead connection and one fresh one is tried
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    with store.transaction() as tx:
+        tx.insert("users", {"login": "before"})
+    pooled = [store.engine.raw_connection() for _ in range(store.engine.pool.checkedin())]
+    pids = []
+    for conn in pooled:  # only this store's own connections: the database is shared
+        cursor = conn.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        pids.append(cursor.fetchone()[0])
+        cursor.close()
+        conn.commit()
+    for conn in pooled:
+        conn.close()
+    url = make_url(db_url)
+    with psycopg.connect(host=url.host, port=url.port, user=url.username,
+                         dbname=url.database, autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with store.transaction() as tx:  # a pooled connection first: dead at BEGIN
+        tx.insert("users", {"login": "after"})
+        assert tx.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() not in pids
+    with store.transaction(write=False) as tx:
+        assert tx.count("users") == 2

@@ -246,6 +246,19 @@ class PostgresDialect(Dialect):
     def is_unique_violation(self, exc: sa.exc.IntegrityError) -> bool:
         return getattr(exc.orig, "sqlstate", None) == "23505"
 
+    def engine_options(self) -> dict[str, Any]:
+        # psycopg in autocommit mode and an explicit BEGIN (configure): psycopg's implicit BEGIN
+        # was a round trip of its own and pre-ping another one; now the BEGIN is the first round
+        # trip and doubles as the liveness check (Store.transaction reconnects once when the
+        # BEGIN finds the connection dead, before any work of the transaction). COMMIT and
+        # ROLLBACK are still sent: psycopg sends them whenever a transaction is open.
+        return {"isolation_level": "AUTOCOMMIT"}
+
+    def configure(self, engine: Engine) -> None:
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN")
+
 
 class MariaDBDialect(Dialect):
     """MariaDB: ``JSON_VALUE`` (NULL for JSON null), binary collation, virtual columns."""

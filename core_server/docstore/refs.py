@@ -87,24 +87,31 @@ def check_refs(tx: Any, collection: Collection, doc: dict[str, Any]) -> None:
 
 def write_sides(tx: Any, layout: Layout, doc_id: str, doc: dict[str, Any], replace: bool) -> None:
     """Store each list field's elements in its side table."""
+    if not layout.sides:
+        return
+    inserts = layout.inserts(tx.conn.dialect)[1]
     for path, side in layout.sides.items():
         if replace:
             tx.conn.execute(side.delete().where(side.c.doc_id == doc_id))
         values = get_path(doc, path)
         if isinstance(values, list) and values:
-            tx.conn.execute(side.insert(), [{"doc_id": doc_id, "value": v} for v in values])
+            inserts[path].execute(tx.conn, [{"doc_id": doc_id, "value": v} for v in values])
 
 
 def write_sides_many(tx: Any, layout: Layout, rows: list[dict[str, Any]]) -> None:
-    """Side-table rows of many new documents, one multi-row INSERT per side table."""
-    for path, side in layout.sides.items():
+    """Side-table rows of many new documents, one executemany per side table."""
+    if not layout.sides:
+        return
+    inserts = layout.inserts(tx.conn.dialect)[1]
+    for path in layout.sides:
         values = [{"doc_id": row["_id"], "value": v} for row in rows
-                  for v in (_list_at(row["doc"], path))]
+                  for v in (list_at(row["doc"], path))]
         if values:
-            tx.conn.execute(side.insert(), values)
+            inserts[path].execute(tx.conn, values)
 
 
-def _list_at(doc: dict[str, Any], path: str) -> list[Any]:
+def list_at(doc: dict[str, Any], path: str) -> list[Any]:
+    """The list at ``path`` of ``doc`` (empty when missing or not a list)."""
     value = get_path(doc, path)
     return value if isinstance(value, list) else []
 

@@ -184,7 +184,7 @@ class Store:
 
     def ping(self) -> None:
         """Deep health check: the storage database answers."""
-        with self.engine.connect() as conn:
+        with self._begun(write=False) as conn:  # a dropped pooled connection is not "down"
             conn.execute(sa.text("SELECT 1"))
 
     def dispose(self) -> None:
@@ -206,11 +206,32 @@ class Store:
         """
         with _db_errors():
             self.ensure()
-        with _db_errors(), self.engine.connect() as conn:
-            if write:
-                conn.execution_options(docstore_write=True)
-            with conn.begin():
-                yield Transaction(self, conn, user or _request_user(), enforce)
+        with _db_errors(), self._begun(write) as conn:
+            yield Transaction(self, conn, user or _request_user(), enforce)
+
+    @contextmanager
+    def _begun(self, write: bool) -> Iterator[sa.Connection]:
+        """A connection in a transaction; committed on normal exit, else rolled back.
+
+        A pooled connection that the server dropped shows at BEGIN, before any work of the
+        transaction: then one fresh connection is tried (what the pool's pre-ping gave, without
+        its round trip on PostgreSQL, where the BEGIN is the first statement sent).
+        """
+        for attempt in range(2):
+            conn = self.engine.connect()
+            try:
+                if write:
+                    conn.execution_options(docstore_write=True)
+                begun = conn.begin()
+            except sa.exc.DBAPIError as exc:
+                conn.close()
+                if attempt or not exc.connection_invalidated:
+                    raise
+                log.warning("document store connection was dropped; reconnecting: %s", exc.orig)
+                continue
+            with conn, begun:
+                yield conn
+            return
 
     def run(self, fn: Callable[[Any], T], *, write: bool = True,
             user: security.User | None = None, enforce: bool = False, attempts: int = 4) -> T:

@@ -17,6 +17,7 @@ from core_server.docstore.model import Collection
 from core_server.docstore.query import decode_cursor
 from core_server.docstore.query import encode_cursor
 from core_server.docstore.query import query_signature
+from core_server.docstore.tables import CombinedInsertSQL
 from core_server.docstore.tables import Layout
 from core_server.docstore.validate import format_datetime
 from core_server.docstore.validate import validate
@@ -206,8 +207,12 @@ class Transaction:
         row = {"_id": self.store.ids.next(), "_version": 1, "_created_at": now,
                "_updated_at": now, "_created_by": self.user_name, "_updated_by": self.user_name,
                "doc": clean}
-        self._execute(layout, layout.table.insert(), row)
-        refs.write_sides(self, layout, row["_id"], clean, replace=False)
+        combined = layout.combined_insert(self.conn.dialect)
+        if combined is not None:  # PostgreSQL: one round trip for the row and its side rows
+            self._insert(layout, [row], combined)
+        else:
+            self._insert(layout, [row])
+            refs.write_sides(self, layout, row["_id"], clean, replace=False)
         out = self.to_doc(schema, _Row(row))
         self._hook(collection, "after_create", out)
         return out
@@ -235,10 +240,11 @@ class Transaction:
                          "_updated_by": self.user_name, "doc": clean})
         refs.check_refs_many(self, schema, [r["doc"] for r in rows])
         if rows:
-            self._execute(layout, layout.table.insert(), rows)
+            self._insert(layout, rows)
             refs.write_sides_many(self, layout, rows)
-        for row in rows:
-            self._hook(collection, "after_create", self.to_doc(schema, _Row(row)))
+        if self.store.hooks.get((collection, "after_create")):  # no hook: no document to build
+            for row in rows:
+                self._hook(collection, "after_create", self.to_doc(schema, _Row(row)))
         return [r["_id"] for r in rows]
 
     def update(self, collection: str, doc_id: str, doc: Any, if_version: int | None = None
@@ -339,11 +345,29 @@ class Transaction:
         try:
             return self.conn.execute(stmt, rows) if rows is not None else self.conn.execute(stmt)
         except sa.exc.IntegrityError as exc:
-            if self.store.dialect.is_unique_violation(exc):
-                names = [i.name for i in layout.collection.indexes if i.unique]
-                raise Conflict("duplicate", f"a unique value of {layout.collection.name} is "
-                               "taken", details=[{"index": n} for n in names]) from exc
-            raise
+            raise self._integrity_error(layout, exc) from exc
+
+    def _insert(self, layout: Layout, rows: list[dict[str, Any]],
+                combined: CombinedInsertSQL | None = None) -> None:
+        """New document rows through the layout's INSERT compiled once per dialect (with
+        ``combined``: one row and its side-table rows in one statement)."""
+        try:
+            if combined is not None:
+                doc = rows[0]["doc"]
+                combined.execute(self.conn, rows[0], [refs.list_at(doc, p) for p in combined.paths])
+            else:
+                layout.inserts(self.conn.dialect)[0].execute(self.conn, rows)
+        except sa.exc.IntegrityError as exc:
+            raise self._integrity_error(layout, exc) from exc
+
+    def _integrity_error(self, layout: Layout, exc: sa.exc.IntegrityError) -> Exception:
+        """409 ``duplicate`` for a unique violation the checks could not see (a race), else
+        the error itself."""
+        if self.store.dialect.is_unique_violation(exc):
+            names = [i.name for i in layout.collection.indexes if i.unique]
+            return Conflict("duplicate", f"a unique value of {layout.collection.name} is "
+                            "taken", details=[{"index": n} for n in names])
+        return exc
 
 
 class _Row:
