@@ -32,8 +32,7 @@ import report
 import servers
 
 BENCH_DIR = Path(__file__).resolve().parent
-TARGETS = ("floor", "core", "floor_pg", "core_pg", "datasette", "core_t1", "core_pg_t1",
-           "core_ka0", "core_pg_ka0")
+TARGETS = ("floor", "floor_pg", "datasette", *servers.CORE_TARGETS)
 DEFAULT_TARGETS = ("floor", "core", "floor_pg", "core_pg")
 README = BENCH_DIR / "README.md"
 MARKERS = ("<!-- compare:begin -->", "<!-- compare:end -->")

@@ -40,10 +40,14 @@ CORE_PATHS = {
     "ndjson": "/api/db/mydb/mytable?_format=ndjson",
     "create": "/api/store/bench_plain",
 }
+#: variants of core for choosing the worker setup: serve with these extra flags
+VARIANTS = {"_t1": ("--threads", "1"), "_t2": ("--threads", "2"), "_t8": ("--threads", "8"),
+            "_ka0": ("--keepalive", "0")}
+#: core and its variants, on SQLite and PostgreSQL
+CORE_TARGETS = ("core", "core_pg", *(f"core{pg}{suffix}" for suffix in VARIANTS
+                                      for pg in ("", "_pg")))
 PATHS = {
-    "floor": CORE_PATHS, "floor_pg": CORE_PATHS, "core": CORE_PATHS, "core_pg": CORE_PATHS,
-    "core_t1": CORE_PATHS, "core_pg_t1": CORE_PATHS, "core_ka0": CORE_PATHS,
-    "core_pg_ka0": CORE_PATHS,
+    "floor": CORE_PATHS, "floor_pg": CORE_PATHS, **{name: CORE_PATHS for name in CORE_TARGETS},
     "datasette": {
         "page": "/db/mytable.json?_shape=array&_size=1000",
         "filtered": "/db/mytable.json?cat=MyCat+2&value__gt=500&_size=100&_shape=array",
@@ -51,10 +55,8 @@ PATHS = {
         "csv": "/db/mytable.csv?_stream=on&_size=max",
     },
 }
-PORT_OFFSETS = {"floor": 10, "floor_pg": 11, "datasette": 20, "core": 30, "core_pg": 31,
-                "core_t1": 32, "core_pg_t1": 33, "core_ka0": 34, "core_pg_ka0": 35}
-#: variants of core for choosing the worker setup: serve with these extra flags
-VARIANTS = {"_t1": ("--threads", "1"), "_ka0": ("--keepalive", "0")}
+PORT_OFFSETS = {"floor": 10, "floor_pg": 11, "datasette": 20,
+                **{name: 30 + i for i, name in enumerate(CORE_TARGETS)}}
 #: the document collections of core's store in the benchmark (as bench/docstore_bench.py)
 STORE_PLUGIN = {
     "__init__.py": '''
