@@ -3,8 +3,8 @@
     .venv/bin/python bench/docstore_bench.py [--dburl URL] [--docs 100000] [--port 8440]
         [--parts creates,bulk,pages,cursor]
 
-Starts gunicorn (2 gthread workers) on 127.0.0.1 with a temporary plugin of two collections
-(``bench_indexed`` with an index on ``[group, n]``, ``bench_plain`` without), then measures:
+Starts gunicorn (2 workers x 4 threads of ``core_server.wsgi.THREAD_WORKER``, as ``serve
+--workers 2`` runs it) on 127.0.0.1 with a temporary plugin of two collections (``bench_indexed`` with an index on ``[group, n]``, ``bench_plain`` without), then measures:
 2,000 creates over HTTP with one keep-alive client, a bulk load through the Python API, a
 filtered + sorted page at full size with and without the index (p50/p95 over HTTP and in
 process), and cursor paging through every document.
@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from core_server.wsgi import THREAD_WORKER
 
 SCHEMAS = '''
 FIELDS = {"name": {"type": "string", "required": True}, "n": {"type": "int"},
@@ -77,7 +79,7 @@ def _environment(root: Path, dburl: str) -> dict[str, str]:
 def _start(root: Path, dburl: str, port: int) -> subprocess.Popen[bytes]:
     gunicorn = Path(sys.executable).parent / "gunicorn"
     process = subprocess.Popen(
-        [str(gunicorn), "-w", "2", "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
+        [str(gunicorn), "-w", "2", "-k", THREAD_WORKER, "--threads", "4", "-b", f"127.0.0.1:{port}",
          "--log-level", "warning", "core_server.wsgi:create()"], env=_environment(root, dburl))
     for _ in range(200):
         try:

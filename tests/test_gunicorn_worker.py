@@ -43,6 +43,16 @@ def _wait_up(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
     pytest.fail(f"server did not start:\n{log.read_text()}")
 
 
+def _gunicorn(tmp: Path, module: str, source: str, worker_class: str, workers: int,
+              app: str) -> tuple[int, list[str]]:
+    """A free port and the gunicorn command (2 threads) that imports ``module`` from ``tmp``."""
+    (tmp / f"{module}.py").write_text(source)
+    port = _free_port()
+    return port, [sys.executable, "-m", "gunicorn", "--pythonpath", str(tmp), "--worker-class",
+                  worker_class, "--threads", "2", "--workers", str(workers),
+                  "--bind", f"127.0.0.1:{port}", app]
+
+
 @contextmanager
 def _run(argv: list[str], port: int, tmp: Path, env: dict[str, str] | None = None
          ) -> Iterator[Path]:
@@ -125,15 +135,11 @@ def test_a_connection_waiting_for_a_thread_is_not_starved(tmp_path: Path) -> Non
     # Lingering for ever and never handing back: only the worker's checks ("a kept-alive
     # connection waits for a thread", "a new client waits to be accepted") stop two busy
     # clients from holding both threads while a third and a fourth one wait.
-    (tmp_path / "greedy_worker.py").write_text(
-        "from core_server import gunicorn_worker\n"
-        "gunicorn_worker.LINGER_S = 30.0\n"
-        "gunicorn_worker.MAX_IN_PLACE = 10 ** 9\n"
-        "ThreadWorker = gunicorn_worker.ThreadWorker\n")
-    port = _free_port()
-    argv = [sys.executable, "-m", "gunicorn", "--pythonpath", str(tmp_path),
-            "--worker-class", "greedy_worker.ThreadWorker", "--threads", "2", "--workers", "1",
-            "--bind", f"127.0.0.1:{port}", "core_server.wsgi:create()"]
+    port, argv = _gunicorn(tmp_path, "greedy_worker", "from core_server import gunicorn_worker\n"
+                           "gunicorn_worker.LINGER_S = 30.0\n"
+                           "gunicorn_worker.MAX_IN_PLACE = 10 ** 9\n"
+                           "ThreadWorker = gunicorn_worker.ThreadWorker\n",
+                           "greedy_worker.ThreadWorker", 1, "core_server.wsgi:create()")
     env = {"CORE_SERVER__CORE_SERVER__DATADIR": str(tmp_path / "data")}
     stop = threading.Event()
     served = [0, 0]
@@ -175,16 +181,12 @@ def test_a_connection_waiting_for_a_thread_is_not_starved(tmp_path: Path) -> Non
 def test_clients_connecting_at_once_are_spread_over_the_workers(tmp_path: Path) -> None:
     # gunicorn's workers share one listening socket; a worker takes new connections only
     # while it has a free thread, so four clients of a 2 x 2 server land two on each worker
-    (tmp_path / "pid_app.py").write_text(
-        "import os, time\n"
-        "def app(environ, start_response):\n"
-        "    time.sleep(0.5)\n"
-        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-        "    return [str(os.getpid()).encode()]\n")
-    port = _free_port()
-    argv = [sys.executable, "-m", "gunicorn", "--pythonpath", str(tmp_path),
-            "--worker-class", "core_server.gunicorn_worker.ThreadWorker", "--threads", "2",
-            "--workers", "2", "--bind", f"127.0.0.1:{port}", "pid_app:app"]
+    port, argv = _gunicorn(tmp_path, "pid_app", "import os, time\n"
+                           "def app(environ, start_response):\n"
+                           "    time.sleep(0.5)\n"
+                           "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                           "    return [str(os.getpid()).encode()]\n",
+                           "core_server.gunicorn_worker.ThreadWorker", 2, "pid_app:app")
     with _run(argv, port, tmp_path):
         time.sleep(1)  # both workers booted
         for _round in range(3):
