@@ -13,6 +13,10 @@ Fixtures:
 Document store: :func:`store_app` (an app with the :data:`DEMO_SCHEMAS` collections, or your own,
 over a store database) and :func:`serve` (a real threaded HTTP server for concurrency tests).
 
+Races and restarts: :func:`run_at_once` (callables released together from threads) and
+:func:`backend_pids` / :func:`terminate_backends` (end a PostgreSQL connection from the server
+side, as a restart does).
+
 Users (see :func:`users_config`, :func:`login`, :func:`create_token`, :func:`bearer`)::
 
     @pytest.fixture
@@ -34,6 +38,8 @@ import sys
 import textwrap
 import threading
 import uuid
+from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -383,3 +389,53 @@ def slow_clients(address: tuple[str, int], count: int, stop: threading.Event) ->
 
     for index in range(count):
         threading.Thread(target=hold, args=(SLOW_PARTIALS[index % 2],), daemon=True).start()
+
+
+def run_at_once(work: Iterable[Callable[[], object]]) -> list[BaseException]:
+    """Run the callables in threads released together by one barrier; the errors they raised.
+
+    For race tests (tables created by several processes, unique checks): the calls overlap as
+    closely as threads allow; each thread is waited for at most 60 s.
+    """
+    calls = list(work)
+    barrier = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        barrier.wait(timeout=30)
+        try:
+            call()
+        except BaseException as exc:  # collected for the caller's assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return errors
+
+
+def backend_pids(connections: Iterable[Any]) -> list[int]:
+    """The PostgreSQL server process of each DBAPI connection (its query committed)."""
+    pids = []
+    for conn in connections:
+        cursor = conn.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        pids.append(cursor.fetchone()[0])
+        cursor.close()
+        conn.commit()
+    return pids
+
+
+def terminate_backends(url: str, pids: Iterable[int]) -> None:
+    """End those server processes of the PostgreSQL server at ``url``, as a restart would: only
+    the given ones, since the database may be shared with other tests."""
+    import psycopg  # only PostgreSQL tests need the driver here
+    from sqlalchemy.engine import make_url
+
+    parts = make_url(url)
+    with psycopg.connect(host=parts.host, port=parts.port, user=parts.username,
+                         dbname=parts.database, autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))

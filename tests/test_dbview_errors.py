@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from core_server.testing import backend_pids
+from core_server.testing import terminate_backends
+
 
 def _error(response, status, code):
     assert response.status_code == status, response.data
@@ -176,25 +179,13 @@ def test_server_stays_up_for_unrelated_routes(tmp_path, app_factory):
 
 def _drop_app_connections(app, mydb_url: str) -> None:
     """End this app's idle PostgreSQL connections from the server side (as a restart does)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
     dbv = app.extensions["core_server"].dbviews
     ce = dbv.engine(dbv.entry("mydb"))
     pooled = ce.engine.raw_connection()
-    idle = [*ce._idle, pooled]
-    pids = []
-    for conn in idle:  # only this app's own connections: the database is shared
-        cursor = conn.cursor()
-        cursor.execute("SELECT pg_backend_pid()")
-        pids.append(cursor.fetchone()[0])
-        cursor.close()
+    # only this app's own connections: the database is shared
+    pids = backend_pids([*ce._idle, pooled])
     pooled.close()
-    url = make_url(mydb_url)
-    with psycopg.connect(host=url.host, port=url.port, user=url.username,
-                         dbname=url.database, autocommit=True) as admin:
-        for pid in pids:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    terminate_backends(mydb_url, pids)
 
 
 def test_connection_dropped_by_the_server_is_replaced(mydb_url, backend, app_factory):

@@ -12,7 +12,9 @@ from flask import Flask
 from core_server.docstore import Store
 from core_server.docstore import current_store
 from core_server.errors import ApiError
+from core_server.testing import backend_pids
 from core_server.testing import store_app
+from core_server.testing import terminate_backends
 
 
 @pytest.fixture
@@ -188,26 +190,13 @@ def test_connection_dropped_by_the_server_is_replaced_at_begin(store: Store, db_
     # PostgreSQL: no pool pre-ping; the BEGIN finds a dead connection and one fresh one is tried
     if not db_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only")
-    import psycopg
-    from sqlalchemy.engine import make_url
-
     with store.transaction() as tx:
         tx.insert("users", {"login": "before"})
     pooled = [store.engine.raw_connection() for _ in range(store.engine.pool.checkedin())]
-    pids = []
-    for conn in pooled:  # only this store's own connections: the database is shared
-        cursor = conn.cursor()
-        cursor.execute("SELECT pg_backend_pid()")
-        pids.append(cursor.fetchone()[0])
-        cursor.close()
-        conn.commit()
+    pids = backend_pids(pooled)  # only this store's own connections: the database is shared
     for conn in pooled:
         conn.close()
-    url = make_url(db_url)
-    with psycopg.connect(host=url.host, port=url.port, user=url.username,
-                         dbname=url.database, autocommit=True) as admin:
-        for pid in pids:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    terminate_backends(db_url, pids)
     with store.transaction() as tx:  # a pooled connection first: dead at BEGIN
         tx.insert("users", {"login": "after"})
         assert tx.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() not in pids

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from core_server.docstore import Store
 from core_server.docstore import load_schema
 from core_server.testing import BACKENDS
 from core_server.testing import fresh_database
+from core_server.testing import run_at_once
 
 PROCESSES = 6
 
@@ -90,26 +90,6 @@ NOTES = {"fields": {"title": {"type": "string", "required": True},
          "indexes": [{"fields": ["title"]}]}
 
 
-def _at_once(work: list) -> list[BaseException]:
-    """Run the callables in threads released by one barrier; the errors they raised."""
-    barrier = threading.Barrier(len(work))
-    errors: list[BaseException] = []
-
-    def run(fn) -> None:
-        barrier.wait(timeout=30)
-        try:
-            fn()
-        except BaseException as exc:  # collected and shown by the assertion
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in work]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return errors
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_id_table_and_store_tables_race_safely(backend: str, tmp_path: Path) -> None:
     # one engine each, as separate processes have: the race is in the database, and a tight
@@ -121,7 +101,7 @@ def test_id_table_and_store_tables_race_safely(backend: str, tmp_path: Path) -> 
             options = {"connect_args": {"timeout": 30}} if backend == "sqlite" else {}
             mappers = [IdMapper(sa.create_engine(url, **options)) for _ in range(WORKERS)]
             stores = [Store(url, {"notes": load_schema(NOTES, "notes")}) for _ in range(WORKERS)]
-            errors = _at_once([m._ensure_table for m in mappers] + [s.ensure for s in stores])
+            errors = run_at_once([m._ensure_table for m in mappers] + [s.ensure for s in stores])
             assert errors == [], (backend, round_, errors)
             assert all(not s.unavailable for s in stores), [s.unavailable for s in stores]
             assert mappers[0](["a", "b"], "T") == [0, 1]

@@ -4,7 +4,6 @@ Two apps on one server database stand for two workers (or hosts); each test runs
 PostgreSQL and MariaDB. The same in real processes: tests/test_two_workers.py.
 """
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from core_server.security._tokens import TokenStore
 from core_server.testing import DEMO_INIT
 from core_server.testing import DEMO_SCHEMAS
 from core_server.testing import login
+from core_server.testing import run_at_once
 from core_server.testing import logout
 from core_server.testing import temporary_plugin
 from core_server.testing import users_config
@@ -181,22 +181,7 @@ def test_many_workers_create_the_tables_at_once(db_url) -> None:
     dbs = [ServerDb(db_url) for _ in range(6)]
     for db in dbs:
         TokenStore(db, "secret", 60), SessionStore(db, 60, 0), ServerDbStorage(db=db)
-    barrier = threading.Barrier(len(dbs))
-    errors: list[BaseException] = []
-
-    def create(db: ServerDb) -> None:
-        barrier.wait(timeout=30)
-        try:
-            db.create_tables()
-        except BaseException as exc:  # collected and shown by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=create, args=(db,)) for db in dbs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    assert run_at_once([db.create_tables for db in dbs]) == []
     with dbs[0].engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
     for db in dbs:
