@@ -25,6 +25,7 @@ lock name: a transaction advisory lock on PostgreSQL (concurrent ``CREATE TABLE`
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import zlib
 from collections.abc import Iterator
@@ -276,6 +277,35 @@ def unavailable(where: str, hint: str | None = None) -> ServiceUnavailable:
                               hint=hint or f"try again in {RETRY_AFTER_S} s; "
                               "/api/_health?deep=1 shows the state of each database",
                               headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+# -- SQLite files shared by several processes --------------------------------------------------
+
+
+#: how long a new SQLite connection waits for the file's lock (busy_timeout), in milliseconds
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+
+def sqlite_wal(dbapi_conn: sqlite3.Connection, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
+    """Put a new SQLite connection's file in WAL mode, waiting at most ``busy_timeout_ms``.
+
+    WAL: readers never wait for the writer, and a commit costs no fsync of the main file.
+    Switching a fresh file to WAL needs its exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, when another connection holds the file (processes
+    that open a new database at the same instant). So: ask first (a file in WAL stays in WAL),
+    then retry the switch until the same deadline the busy handler would keep.
+    """
+    dbapi_conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    delay = 0.001
+    while dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 # -- schema creation ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ pg_type_typname_nsp_index`` in ``idmapping._ensure_table``).
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core_server.dblimits import sqlite_wal
 from core_server.dbview import IdMapper
 from core_server.docstore import Store
 from core_server.docstore import load_schema
@@ -109,3 +111,17 @@ def test_id_table_and_store_tables_race_safely(backend: str, tmp_path: Path) -> 
                 thing.engine.dispose()
             for store in stores:
                 store.dispose()
+
+
+def test_connections_opening_a_fresh_sqlite_file_at_once_all_get_wal(tmp_path: Path) -> None:
+    # Switching a new file to WAL needs its exclusive lock, and SQLite answers "database is
+    # locked" at once (no busy handler) while another connection holds the file: the race CI met
+    # when the store's and the id mapper's engines opened a fresh file together.
+    for round_ in range(20):
+        path = tmp_path / f"{round_}.sqlite"
+        connections = [sqlite3.connect(path, check_same_thread=False) for _ in range(12)]
+        errors = run_at_once([lambda c=c: sqlite_wal(c) for c in connections])
+        modes = {c.execute("PRAGMA journal_mode").fetchone()[0] for c in connections}
+        for connection in connections:
+            connection.close()
+        assert errors == [] and modes == {"wal"}, (round_, errors, modes)

@@ -21,6 +21,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
+
+from core_server.dblimits import sqlite_wal
+
 #: sqlite3 VM instructions between two deadline checks (cheap enough, fine enough).
 _SQLITE_PROGRESS_STEPS = 10_000
 #: unread rows of an abandoned MariaDB/MySQL stream read before dropping the connection instead
@@ -194,9 +197,8 @@ class SQLiteBackend(Backend):
         # several worker processes share the file, so wait for its lock instead of failing
         @event.listens_for(engine, "connect")
         def _connect(dbapi_conn: sqlite3.Connection, record: Any) -> None:
-            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            sqlite_wal(dbapi_conn)
             dbapi_conn.execute("PRAGMA synchronous=NORMAL")
-            dbapi_conn.execute("PRAGMA busy_timeout=30000")
 
     def sleep_sql(self, seconds: float) -> str:
         # no sleep() in SQLite: an endless recursive CTE, stopped by the deadline

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
+from core_server.dblimits import sqlite_wal
 from core_server.docstore.model import INDEXED_STRING_MAX
 from core_server.errors import BadRequest
 
@@ -179,11 +180,9 @@ class SQLiteDialect(Dialect):
             # The driver must not open transactions itself: we send BEGIN / BEGIN IMMEDIATE.
             dbapi.isolation_level = None
             dbapi.create_function("REGEXP", 2, guarded_regexp, deterministic=True)
-            cursor = dbapi.cursor()
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
-                           "case_sensitive_like=ON"):
-                cursor.execute(f"PRAGMA {pragma}")
-            cursor.close()
+            sqlite_wal(dbapi)
+            for pragma in ("synchronous=NORMAL", "case_sensitive_like=ON"):
+                dbapi.execute(f"PRAGMA {pragma}")
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
