@@ -186,8 +186,10 @@ class SQLiteDialect(Dialect):
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            write = conn.get_execution_options().get("docstore_write")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            options = conn.get_execution_options()
+            if options.get("docstore_autocommit"):  # a read of one statement: its own snapshot
+                return
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("docstore_write") else "BEGIN")
 
     def regex(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
         # SQLite's REGEXP calls the guarded function as REGEXP(pattern, value)
@@ -250,13 +252,15 @@ class PostgresDialect(Dialect):
         # was a round trip of its own and pre-ping another one; now the BEGIN is the first round
         # trip and doubles as the liveness check (Store.transaction reconnects once when the
         # BEGIN finds the connection dead, before any work of the transaction). COMMIT and
-        # ROLLBACK are still sent: psycopg sends them whenever a transaction is open.
+        # ROLLBACK are still sent: psycopg sends them whenever a transaction is open. A read in
+        # ``docstore_autocommit`` (Store.transaction) sends no BEGIN, so neither of them.
         return {"isolation_level": "AUTOCOMMIT"}
 
     def configure(self, engine: Engine) -> None:
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN")
+            if not conn.get_execution_options().get("docstore_autocommit"):
+                conn.exec_driver_sql("BEGIN")
 
 
 class MariaDBDialect(Dialect):

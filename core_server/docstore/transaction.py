@@ -137,8 +137,7 @@ class Transaction:
         """How many documents match ``filter``."""
         layout = self.layout(collection)
         clause = self.where(collection, filter, from_text)
-        stmt = sa.select(sa.func.count()).select_from(layout.table).where(clause)
-        return int(self.conn.execute(stmt).scalar_one())
+        return int(self.conn.execute(self._count_of(layout, clause)).scalar_one())
 
     def select(self, collection: str, filter: Any = None, *, sort: Any = None,
                limit: int | None = None, offset: int = 0, fields: list[str] | None = None
@@ -167,12 +166,17 @@ class Transaction:
             compiler.resolve(path)  # an unknown projection is a 400, not a silent omission
         signature = query_signature(collection, filter, keys)
         sort_columns = [layout.scalar(p).label(f"k{i}") for i, (p, _) in enumerate(keys)]
-        stmt = sa.select(*self.columns(layout), *sort_columns).where(clause)
+        stmt = sa.select(*self.columns(layout), *sort_columns)
+        if count:  # the total rides along as a scalar subquery: one statement, one round trip
+            stmt = stmt.add_columns(self._count_of(layout, clause).scalar_subquery().label(
+                "total"))
+        stmt = stmt.where(clause)
         if cursor:
             stmt = stmt.where(compiler.after(keys, decode_cursor(cursor, signature, len(keys))))
         stmt = stmt.order_by(*compiler.order_by(keys)).limit(limit + 1).offset(offset)
         rows = self.conn.execute(stmt).all()
         more = len(rows) > limit
+        total = rows[0].total if count and rows else None
         rows = rows[:limit]
         result: dict[str, Any] = {
             "items": [self.to_doc(layout.collection, r, fields) for r in rows],
@@ -182,9 +186,14 @@ class Transaction:
             result["next_cursor"] = encode_cursor(signature, [last._mapping[f"k{i}"] for i in
                                                               range(len(keys))])
         if count:
-            total = sa.select(sa.func.count()).select_from(layout.table).where(clause)
-            result["total"] = int(self.conn.execute(total).scalar_one())
+            if total is None and (offset or cursor):  # past the end: no row carried the total
+                total = self.conn.execute(self._count_of(layout, clause)).scalar_one()
+            result["total"] = int(total or 0)  # no row without offset or cursor: none match
         return result
+
+    @staticmethod
+    def _count_of(layout: Layout, clause: Any) -> Any:
+        return sa.select(sa.func.count()).select_from(layout.table).where(clause)
 
     # -- writes --------------------------------------------------------------------------------
 
