@@ -113,13 +113,13 @@ class Dialect:
         """SQL text that is true when the key exists with a value other than JSON null."""
         raise NotImplementedError
 
-    def regex(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        """``expr`` matches ``pattern`` (already checked)."""
-        return expr.op("REGEXP")(sa.bindparam(None, pattern, type_=sa.String()))
+    def regex(self, expr: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
+        """``expr`` matches ``pattern`` (a bound parameter of a checked pattern)."""
+        return expr.op("REGEXP")(pattern)
 
-    def like(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        """Case-sensitive LIKE with ``\\`` as the escape character."""
-        return expr.like(sa.bindparam(None, pattern, type_=sa.String()), escape="\\")
+    def like(self, expr: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
+        """Case-sensitive LIKE (``pattern`` bound) with ``\\`` as the escape character."""
+        return expr.like(pattern, escape="\\")
 
     def order(self, expr: ColumnElement[Any], descending: bool) -> ColumnElement[Any]:
         """Sort ``expr``; nulls always sort as the smallest value."""
@@ -191,9 +191,9 @@ class SQLiteDialect(Dialect):
                 return
             conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("docstore_write") else "BEGIN")
 
-    def regex(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+    def regex(self, expr: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
         # SQLite's REGEXP calls the guarded function as REGEXP(pattern, value)
-        return sa.func.REGEXP(sa.bindparam(None, pattern, type_=sa.String()), expr) == 1
+        return sa.func.REGEXP(pattern, expr) == 1
 
     def is_unique_violation(self, exc: sa.exc.IntegrityError) -> bool:
         return "UNIQUE" in str(exc.orig)
@@ -235,8 +235,8 @@ class PostgresDialect(Dialect):
     def nonnull_sql(self, path: str) -> str:
         return f"coalesce(jsonb_typeof({self._json(path)}), 'null') <> 'null'"
 
-    def regex(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        return expr.op("~")(sa.bindparam(None, pattern, type_=sa.String()))
+    def regex(self, expr: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
+        return expr.op("~")(pattern)
 
     def order(self, expr: ColumnElement[Any], descending: bool) -> ColumnElement[Any]:
         return expr.desc().nulls_last() if descending else expr.asc().nulls_first()

@@ -161,9 +161,10 @@ class Store:
                 sorted(self.collections)) if self.collections else "no collections registered"
             ) from None
 
-    def compiler(self, name: str, readable: Callable[[str], bool] | None = None) -> Compiler:
-        """A query :class:`Compiler` of ``name``."""
-        return Compiler(self.layout(name), readable)
+    def compiler(self, name: str, readable: Callable[[str], bool] | None = None,
+                 named: bool = False) -> Compiler:
+        """A query :class:`Compiler` of ``name`` (``named``: values bound by name)."""
+        return Compiler(self.layout(name), readable, named)
 
     def add_hook(self, collection: str, event: str, fn: Callable[..., Any]) -> None:
         """Register ``fn`` for ``event`` (one of :data:`~core_server.docstore.model.HOOKS`)."""

@@ -60,8 +60,10 @@ class Layout:
         self._combined: tuple[sa.Dialect, CombinedInsertSQL | None] | None = None
         # SQL expressions hold no values and never change: built once, shared by all queries
         self._scalars: dict[str, ColumnElement[Any]] = {}
-        #: the selected columns and ORDER BY of a page by its sort keys (Transaction.page)
+        #: the selected columns and ORDER BY of a page by its sort keys (docstore.pages)
         self.frames: dict[tuple[tuple[str, bool], ...], tuple[list[Any], list[Any]]] = {}
+        #: the statement of a page by its shape (docstore.pages)
+        self.plans: dict[Any, Any] = {}
 
     def combined_insert(self, dialect: sa.Dialect) -> CombinedInsertSQL | None:
         """PostgreSQL, with side tables: one statement for a document and its side rows."""

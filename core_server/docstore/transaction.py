@@ -11,11 +11,11 @@ import sqlalchemy as sa
 
 from core_server import security
 from core_server import values
+from core_server.docstore import pages
 from core_server.docstore import refs
 from core_server.docstore import rights
 from core_server.docstore.model import AUTO_FIELDS
 from core_server.docstore.model import Collection
-from core_server.docstore.query import Compiler
 from core_server.docstore.query import decode_cursor
 from core_server.docstore.query import encode_cursor
 from core_server.docstore.query import query_signature
@@ -31,7 +31,6 @@ from core_server.errors import NotFound
 from core_server.errors import Unprocessable
 
 SYSTEM_USER = "system"
-_FRAMES = 256
 
 
 def check_limit(value: Any, maximum: int, default: int, name: str = "_limit") -> int:
@@ -183,22 +182,17 @@ class Transaction:
             raise BadRequest("invalid_value", "use either _cursor or _offset, not both")
         layout = self.layout(collection)
         readable = rights.readable(layout.collection, self._rights_user())
-        compiler = store.compiler(collection, readable)
+        compiler = store.compiler(collection, readable, named=True)
         clause = compiler.filter(filter, from_text)
         keys = compiler.sort_keys(sort)
         for path in fields or ():
             compiler.resolve(path)  # an unknown projection is a 400, not a silent omission
         signature = query_signature(collection, filter, keys)
-        selected, order = self._frame(layout, compiler, keys)
-        stmt = sa.select(*selected)
-        if count:  # the total rides along as a scalar subquery: one statement, one round trip
-            stmt = stmt.add_columns(self._count_of(layout, clause).scalar_subquery().label(
-                "total"))
-        stmt = stmt.where(clause)
-        if cursor:
-            stmt = stmt.where(compiler.after(keys, decode_cursor(cursor, signature, len(keys))))
-        stmt = stmt.order_by(*order).limit(limit + 1).offset(offset)
-        rows = self.conn.execute(stmt).all()
+        after = compiler.after(keys, decode_cursor(cursor, signature, len(keys))) if cursor \
+            else None
+        stmt = pages.statement(layout, compiler, clause, after, keys, count,
+                               self.columns(layout))
+        rows = self.conn.execute(stmt, pages.parameters(compiler, limit, offset)).all()
         more = len(rows) > limit
         total = rows[0].total if count and rows else None
         rows = rows[:limit]
@@ -214,19 +208,6 @@ class Transaction:
                 total = self.conn.execute(self._count_of(layout, clause)).scalar_one()
             result["total"] = int(total or 0)  # no row without offset or cursor: none match
         return result
-
-    def _frame(self, layout: Layout, compiler: Compiler, keys: list[tuple[str, bool]]
-               ) -> tuple[list[Any], list[Any]]:
-        """The columns (documents, then sort keys ``k0``...) and ORDER BY of a page, built once
-        per sort (they hold no values); at most _FRAMES sorts are kept per collection."""
-        shape = tuple(keys)
-        frame = layout.frames.get(shape)
-        if frame is None:
-            sort_columns = [layout.scalar(p).label(f"k{i}") for i, (p, _) in enumerate(keys)]
-            frame = ([*self.columns(layout), *sort_columns], compiler.order_by(keys))
-            if len(layout.frames) < _FRAMES:
-                layout.frames[shape] = frame
-        return frame
 
     @staticmethod
     def _count_of(layout: Layout, clause: Any) -> Any:
