@@ -176,6 +176,31 @@ def test_sort_and_cursor_paging(store: Store) -> None:
     assert ages == sorted(ages, key=lambda a: -1 if a is None else a, reverse=True)
 
 
+def test_a_page_statement_is_reused_with_each_requests_values(store: Store) -> None:
+    # docstore.pages keeps one statement per shape; every request must run it with its own values
+    _load(store, [{"n": i, "age": i % 4, "tags": [f"t{i % 5}"], **({} if i % 7 else {"city": "x"})}
+                  for i in range(40)])
+    plans = store.layout("things").plans
+    with store.transaction(write=False) as tx:
+        for age in range(4):
+            wanted = [f"t{k}" for k in range(age + 2)]  # $in lists of different lengths
+            page = tx.page("things", {"age": age, "tags": {"$in": wanted}}, sort=["-n"],
+                           limit=2 + age, offset=age % 2)
+            expected = [i for i in reversed(range(40)) if i % 4 == age and f"t{i % 5}" in wanted]
+            assert [d["n"] for d in page["items"]] == expected[age % 2:age % 2 + 2 + age]
+            assert page["total"] == len(expected)
+        assert len(plans) == 1
+        present = tx.page("things", {"city": {"$exists": True}}, limit=100)
+        absent = tx.page("things", {"city": {"$exists": "false"}}, limit=100, from_text=True)
+        assert present["total"] == 6 and absent["total"] == 34 and len(plans) == 3
+        cursor = tx.page("things", {"age": 1}, sort=["n"], limit=3)["next_cursor"]
+        rest = tx.page("things", {"age": 1}, sort=["n"], limit=3, cursor=cursor)
+        assert [d["n"] for d in rest["items"]] == [13, 17, 21]
+        cursor = tx.page("things", {"age": 2}, sort=["n"], limit=3)["next_cursor"]
+        rest = tx.page("things", {"age": 2}, sort=["n"], limit=3, cursor=cursor)
+        assert [d["n"] for d in rest["items"]] == [14, 18, 22] and len(plans) == 5
+
+
 def _first_cursor(tx: Any) -> str:
     return tx.page("things", {}, sort=["-age", "n"], limit=1)["next_cursor"]  # type: ignore[no-any-return]
 

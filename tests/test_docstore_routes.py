@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask import g
 from flask import request
@@ -173,6 +174,29 @@ def test_listing_options(client: FlaskClient) -> None:
     for paging in ({"limit": -1}, {"offset": -5}, {"limit": "x"}, {"limit": 1.5},
                    {"limit": True}, {"offset": 2**63}, {"cursor": 5}, {"sort": {"a": 1}}):
         _error(client.post(f"{S}/plugins/_query", json=paging), 400, "invalid_value")
+
+
+def test_page_and_its_total_are_one_statement(client: FlaskClient, app: Flask) -> None:
+    uid = _user(client)
+    for i in range(4):
+        _plugin(client, uid, f"s{i}", age=i)
+    store = app.extensions["core_server"].store
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, *args: statements.append(sql))
+    page = client.get(f"{S}/plugins?age.$gte=1&_sort=age&_limit=2").json
+    assert [d["age"] for d in page["items"]] == [1, 2] and page["total"] == 3
+    assert len(statements) == 1, statements  # no BEGIN, no separate count(*)
+    assert client.get(f"{S}/plugins/_count?age.$gte=1").json == {"count": 3}
+    assert len(statements) == 2, statements
+    # pages without a row to carry the total still have it
+    assert client.get(f"{S}/plugins?age.$gte=1&_offset=9").json["total"] == 3
+    assert client.get(f"{S}/plugins?age.$gte=1&_limit=0").json["total"] == 3
+    assert client.get(f"{S}/plugins?age.$gt=9").json["total"] == 0
+    first = client.get(f"{S}/plugins?age.$gte=1&_sort=age&_limit=1").json
+    assert client.delete(f"{S}/plugins?age.$gte=2").json == {"deleted": 2}
+    rest = client.get(f"{S}/plugins?age.$gte=1&_sort=age&_limit=1&_cursor={first['next_cursor']}")
+    assert rest.json["items"] == [] and rest.json["total"] == 1
 
 
 def test_get_etag_and_reverse(client: FlaskClient) -> None:

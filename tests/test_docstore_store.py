@@ -202,3 +202,23 @@ def test_connection_dropped_by_the_server_is_replaced_at_begin(store: Store, db_
         assert tx.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() not in pids
     with store.transaction(write=False) as tx:
         assert tx.count("users") == 2
+
+
+def test_dropped_connection_is_replaced_for_a_read_in_autocommit(store: Store,
+                                                                 db_url: str) -> None:
+    # no BEGIN in autocommit: the first statement finds the dead connection; the read reruns
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    with store.transaction() as tx:
+        tx.insert("users", {"login": "before"})
+    pooled = [store.engine.raw_connection() for _ in range(store.engine.pool.checkedin())]
+    pids = backend_pids(pooled)
+    for conn in pooled:
+        conn.close()
+    terminate_backends(db_url, pids)
+    count, pid = store.run(lambda tx: (tx.count("users"), tx.conn.exec_driver_sql(
+        "SELECT pg_backend_pid()").scalar()), write=False, autocommit=True)
+    assert count == 1 and pid not in pids
+    with pytest.raises(ValueError):
+        with store.transaction(write=True, autocommit=True):
+            pass

@@ -113,13 +113,13 @@ class Dialect:
         """SQL text that is true when the key exists with a value other than JSON null."""
         raise NotImplementedError
 
-    def regex(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        """``expr`` matches ``pattern`` (already checked)."""
-        return expr.op("REGEXP")(sa.bindparam(None, pattern, type_=sa.String()))
+    def regex(self, expr: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
+        """``expr`` matches ``pattern`` (a bound parameter of a checked pattern)."""
+        return expr.op("REGEXP")(pattern)
 
-    def like(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        """Case-sensitive LIKE with ``\\`` as the escape character."""
-        return expr.like(sa.bindparam(None, pattern, type_=sa.String()), escape="\\")
+    def like(self, expr: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
+        """Case-sensitive LIKE (``pattern`` bound) with ``\\`` as the escape character."""
+        return expr.like(pattern, escape="\\")
 
     def order(self, expr: ColumnElement[Any], descending: bool) -> ColumnElement[Any]:
         """Sort ``expr``; nulls always sort as the smallest value."""
@@ -186,12 +186,14 @@ class SQLiteDialect(Dialect):
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            write = conn.get_execution_options().get("docstore_write")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            options = conn.get_execution_options()
+            if options.get("docstore_autocommit"):  # a read of one statement: its own snapshot
+                return
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("docstore_write") else "BEGIN")
 
-    def regex(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+    def regex(self, expr: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
         # SQLite's REGEXP calls the guarded function as REGEXP(pattern, value)
-        return sa.func.REGEXP(sa.bindparam(None, pattern, type_=sa.String()), expr) == 1
+        return sa.func.REGEXP(pattern, expr) == 1
 
     def is_unique_violation(self, exc: sa.exc.IntegrityError) -> bool:
         return "UNIQUE" in str(exc.orig)
@@ -233,8 +235,8 @@ class PostgresDialect(Dialect):
     def nonnull_sql(self, path: str) -> str:
         return f"coalesce(jsonb_typeof({self._json(path)}), 'null') <> 'null'"
 
-    def regex(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        return expr.op("~")(sa.bindparam(None, pattern, type_=sa.String()))
+    def regex(self, expr: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
+        return expr.op("~")(pattern)
 
     def order(self, expr: ColumnElement[Any], descending: bool) -> ColumnElement[Any]:
         return expr.desc().nulls_last() if descending else expr.asc().nulls_first()
@@ -250,13 +252,15 @@ class PostgresDialect(Dialect):
         # was a round trip of its own and pre-ping another one; now the BEGIN is the first round
         # trip and doubles as the liveness check (Store.transaction reconnects once when the
         # BEGIN finds the connection dead, before any work of the transaction). COMMIT and
-        # ROLLBACK are still sent: psycopg sends them whenever a transaction is open.
+        # ROLLBACK are still sent: psycopg sends them whenever a transaction is open. A read in
+        # ``docstore_autocommit`` (Store.transaction) sends no BEGIN, so neither of them.
         return {"isolation_level": "AUTOCOMMIT"}
 
     def configure(self, engine: Engine) -> None:
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN")
+            if not conn.get_execution_options().get("docstore_autocommit"):
+                conn.exec_driver_sql("BEGIN")
 
 
 class MariaDBDialect(Dialect):

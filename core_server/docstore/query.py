@@ -101,11 +101,23 @@ class Compiler:
     :param readable: ``fn(path) -> bool``; filtering or sorting on a hidden field is refused.
     """
 
-    def __init__(self, layout: Layout, readable: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, layout: Layout, readable: Callable[[str], bool] | None = None,
+                 named: bool = False) -> None:
         self.layout = layout
         self.collection = layout.collection
         self.dialect = layout.dialect
         self.readable = readable or (lambda path: True)
+        #: ``named``: every value is bound as ``v0``, ``v1``... in the order compiled, and here
+        #: (a page's statement is cached by its shape and run with these; Transaction.page)
+        self.params: dict[str, Any] | None = {} if named else None
+
+    def bind(self, value: Any, kind: Any, expanding: bool = False) -> Any:
+        """A bound parameter of ``value`` (named and recorded in :attr:`params` if ``named``)."""
+        if self.params is None:
+            return sa.bindparam(None, value, type_=kind, expanding=expanding)
+        name = f"v{len(self.params)}"
+        self.params[name] = value
+        return sa.bindparam(name, value, type_=kind, expanding=expanding)
 
     # -- filters -------------------------------------------------------------------------------
 
@@ -213,8 +225,9 @@ class Compiler:
             if field.element_type not in ("string", "ref", "datetime") or not isinstance(
                     value, str) or "\x00" in value:
                 raise BadRequest("invalid_value", f"{op} needs a string pattern on a text field")
-            return self._element(field, lambda e: self.dialect.like(e, value) if op == "$like"
-                                 else self.dialect.regex(e, check_regex(value)))
+            pattern = self.bind(value if op == "$like" else check_regex(value), sa.String())
+            return self._element(field, lambda e: self.dialect.like(e, pattern) if op == "$like"
+                                 else self.dialect.regex(e, pattern))
         bound = self._bind(field, value, text)
         compare: dict[str, Callable[[Any], Clause]] = {
             "$gt": lambda e: e > bound, "$gte": lambda e: e >= bound,
@@ -226,7 +239,7 @@ class Compiler:
             raise BadRequest("invalid_value", f"'{field.path}' compares with a single "
                              f"{field.element_type} value")
         kind = field.element_type
-        return sa.bindparam(None, convert(field, value, text), type_=BIND_TYPES[kind])
+        return self.bind(convert(field, value, text), BIND_TYPES[kind])
 
     def _element(self, field: Field, predicate: Callable[[Any], Clause]) -> Clause:
         """``predicate`` on a scalar, or on any element of a list (side table)."""
@@ -258,7 +271,7 @@ class Compiler:
         others = [convert(field, v, text) for v in value if v is not None]
         if others:
             kind = BIND_TYPES[field.element_type]
-            bound = sa.bindparam(None, others, type_=kind, expanding=True)
+            bound = self.bind(others, kind, expanding=True)
             clauses.append(self._element(field, lambda e: e.in_(bound)))
         return sa.or_(sa.false(), *clauses)
 
@@ -278,7 +291,7 @@ class Compiler:
                              f"is {field.type}")
         size = convert(Field("$size", "int"), value, text)
         expr = sa.literal_column(self.dialect.size_sql(field.path), sa.Integer())
-        return sa.and_(expr.is_not(None), expr == sa.bindparam(None, size, type_=sa.Integer()))
+        return sa.and_(expr.is_not(None), expr == self.bind(size, sa.Integer()))
 
     # -- sorting and keyset paging -------------------------------------------------------------
 
@@ -312,28 +325,27 @@ class Compiler:
         for i, (path, descending) in enumerate(keys):
             expr = self.layout.scalar(path)
             kind = BIND_TYPES.get(self.resolve(path).type, sa.String())
-            prefix = [_null_safe_eq(self.layout.scalar(p), values[j], BIND_TYPES.get(
+            prefix = [self._null_safe_eq(self.layout.scalar(p), values[j], BIND_TYPES.get(
                 self.resolve(p).type, sa.String())) for j, (p, _) in enumerate(keys[:i])]
-            step = _beyond(expr, values[i], kind, descending)
+            step = self._beyond(expr, values[i], kind, descending)
             alternatives.append(sa.and_(*prefix, step))
         return sa.or_(*alternatives)
+
+    def _null_safe_eq(self, expr: ColumnElement[Any], value: Any, kind: Any) -> Clause:
+        return expr.is_(None) if value is None else expr == self.bind(value, kind)
+
+    def _beyond(self, expr: ColumnElement[Any], value: Any, kind: Any,
+                descending: bool) -> Clause:
+        if value is None:
+            return sa.false() if descending else expr.is_not(None)
+        bound = self.bind(value, kind)
+        return sa.or_(expr < bound, expr.is_(None)) if descending else expr > bound
 
 
 def _negate(clause: Clause) -> Clause:
     # NOT over SQL's three-valued logic would drop rows where a comparison is NULL (a missing
     # field); Mongo's $not/$ne include them.
     return sa.not_(sa.func.coalesce(clause, sa.false()))
-
-
-def _null_safe_eq(expr: ColumnElement[Any], value: Any, kind: Any) -> Clause:
-    return expr.is_(None) if value is None else expr == sa.bindparam(None, value, type_=kind)
-
-
-def _beyond(expr: ColumnElement[Any], value: Any, kind: Any, descending: bool) -> Clause:
-    if value is None:
-        return sa.false() if descending else expr.is_not(None)
-    bound = sa.bindparam(None, value, type_=kind)
-    return sa.or_(expr < bound, expr.is_(None)) if descending else expr > bound
 
 
 def encode_cursor(signature: str, values: list[Any]) -> str:

@@ -69,10 +69,13 @@ def _doc_response(doc: dict[str, Any], status: int = 200, collection: str = "") 
     return json_response(doc, status, headers)
 
 
-def _run(fn: Any, user: security.User, write: bool = True) -> Any:
-    """Run ``fn(tx)`` in a store transaction with the user's rights, timed as ``db``."""
+def _run(fn: Any, user: security.User, write: bool = True, autocommit: bool = False) -> Any:
+    """Run ``fn(tx)`` in a store transaction with the user's rights, timed as ``db``.
+
+    ``autocommit``: ``fn`` reads with one statement (no BEGIN/COMMIT, see Store.transaction).
+    """
     with requestlog.timed("db"):
-        return _store().run(fn, write=write, user=user, enforce=True)
+        return _store().run(fn, write=write, user=user, enforce=True, autocommit=autocommit)
 
 
 def _page(c: str, args: ListArgs, from_text: bool) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def _page(c: str, args: ListArgs, from_text: bool) -> dict[str, Any]:
     page: dict[str, Any] = _run(lambda tx: tx.page(
         c, args.filter, sort=args.sort, limit=args.limit, offset=args.offset,
         cursor=args.cursor, fields=args.fields, count=args.count, from_text=from_text),
-        user, write=False)
+        user, write=False, autocommit=True)  # the page and its total are one statement
     requestlog.set_rows(len(page["items"]))
     return page
 
@@ -130,7 +133,8 @@ def count_docs(c: str) -> Response:
     """Count with the same filters."""
     user = guard(c, "read")
     args = query_args(request.args, frozenset())
-    count = _run(lambda tx: tx.count(c, args.filter, from_text=True), user, write=False)
+    count = _run(lambda tx: tx.count(c, args.filter, from_text=True), user, write=False,
+                 autocommit=True)
     return json_response({"count": count})
 
 

@@ -161,9 +161,10 @@ class Store:
                 sorted(self.collections)) if self.collections else "no collections registered"
             ) from None
 
-    def compiler(self, name: str, readable: Callable[[str], bool] | None = None) -> Compiler:
-        """A query :class:`Compiler` of ``name``."""
-        return Compiler(self.layout(name), readable)
+    def compiler(self, name: str, readable: Callable[[str], bool] | None = None,
+                 named: bool = False) -> Compiler:
+        """A query :class:`Compiler` of ``name`` (``named``: values bound by name)."""
+        return Compiler(self.layout(name), readable, named)
 
     def add_hook(self, collection: str, event: str, fn: Callable[..., Any]) -> None:
         """Register ``fn`` for ``event`` (one of :data:`~core_server.docstore.model.HOOKS`)."""
@@ -196,32 +197,48 @@ class Store:
 
     @contextmanager
     def transaction(self, write: bool = True, user: security.User | None = None,
-                    enforce: bool = False) -> Iterator[Transaction]:
+                    enforce: bool = False, autocommit: bool = False) -> Iterator[Transaction]:
         """A unit of work: commit on normal exit, roll back on an exception.
 
         :param write: SQLite takes the write lock up front (``BEGIN IMMEDIATE``).
         :param user: recorded in ``_created_by``/``_updated_by`` (default: the request's user,
             else ``"system"``).
         :param enforce: apply the user's field rights (the REST API does; plugin code is trusted).
+        :param autocommit: reads only: no BEGIN and COMMIT, each statement is a transaction of
+            its own (PostgreSQL, SQLite; MariaDB reads in its implicit transaction as before).
+            For a read of one statement (a page with its total, a count) this saves two round
+            trips; several statements may see different snapshots.
         """
+        with self._unit(write, user, enforce, autocommit, retry_dropped=False) as tx:
+            yield tx
+
+    @contextmanager
+    def _unit(self, write: bool, user: security.User | None, enforce: bool, autocommit: bool,
+              retry_dropped: bool) -> Iterator[Transaction]:
+        if autocommit and write:
+            raise ValueError("autocommit is for reads (write=False)")
         with _db_errors():
             self.ensure()
-        with _db_errors(), self._begun(write) as conn:
+        with _db_errors(retry_dropped), self._begun(write, autocommit) as conn:
             yield Transaction(self, conn, user or _request_user(), enforce)
 
     @contextmanager
-    def _begun(self, write: bool) -> Iterator[sa.Connection]:
+    def _begun(self, write: bool, autocommit: bool = False) -> Iterator[sa.Connection]:
         """A connection in a transaction; committed on normal exit, else rolled back.
 
         A pooled connection that the server dropped shows at BEGIN, before any work of the
         transaction: then one fresh connection is tried (what the pool's pre-ping gave, without
-        its round trip on PostgreSQL, where the BEGIN is the first statement sent).
+        its round trip on PostgreSQL, where the BEGIN is the first statement sent). In
+        ``autocommit`` no BEGIN is sent (the dialect's begin hook sees ``docstore_autocommit``)
+        and :meth:`run` retries the read instead.
         """
         for attempt in range(2):
             conn = self.engine.connect()
             try:
                 if write:
                     conn.execution_options(docstore_write=True)
+                elif autocommit:
+                    conn.execution_options(docstore_autocommit=True)
                 begun = conn.begin()
             except sa.exc.DBAPIError as exc:
                 conn.close()
@@ -234,17 +251,34 @@ class Store:
             return
 
     def run(self, fn: Callable[[Any], T], *, write: bool = True,
-            user: security.User | None = None, enforce: bool = False, attempts: int = 4) -> T:
-        """Run ``fn(tx)`` in a transaction, retrying deadlocks and serialization failures."""
+            user: security.User | None = None, enforce: bool = False, attempts: int = 4,
+            autocommit: bool = False) -> T:
+        """Run ``fn(tx)`` in a transaction, retrying deadlocks and serialization failures.
+
+        With ``autocommit`` (a read, see :meth:`transaction`) a connection that the server
+        dropped fails the first statement rather than a BEGIN: the read is run once more on a
+        fresh connection (the pool replaces every connection older than the failure).
+        """
+        retry_dropped = autocommit
         for attempt in range(attempts):
             try:
-                with self.transaction(write, user, enforce) as tx:
+                with self._unit(write, user, enforce, autocommit, retry_dropped) as tx:
                     return fn(tx)
+            except _Dropped as exc:
+                if attempt + 1 == attempts:
+                    raise unavailable(_WHERE) from exc.__cause__
+                retry_dropped = False  # once: a second dead connection is a database down
+                log.warning("document store connection was dropped; reconnecting: %s",
+                            exc.__cause__)
             except sa.exc.DBAPIError as exc:
                 if attempt + 1 == attempts or not _retryable(exc):
                     raise
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
+
+
+class _Dropped(Exception):
+    """A read in autocommit found its pooled connection dropped (:meth:`Store.run` retries)."""
 
 
 def _create_engine(url: str, limits: DbLimits) -> Engine:
@@ -277,7 +311,7 @@ def _error_in(exc: sa.exc.DBAPIError, sqlstates: set[str],
 
 
 @contextmanager
-def _db_errors() -> Iterator[None]:
+def _db_errors(retry_dropped: bool = False) -> Iterator[None]:
     try:
         yield
     except ApiError:
@@ -288,6 +322,8 @@ def _db_errors() -> Iterator[None]:
         log.warning("document store database busy: %s", exc)
         raise busy(_WHERE, exc) from exc
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        if retry_dropped and exc.connection_invalidated:
+            raise _Dropped() from exc
         if _retryable(exc):
             raise
         if _timed_out(exc):

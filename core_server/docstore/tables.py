@@ -58,6 +58,12 @@ class Layout:
         self.indexes = [self._index(i.name, i.fields, i.unique) for i in collection.indexes]
         self._inserts: tuple[sa.Dialect, InsertSQL, dict[str, InsertSQL]] | None = None
         self._combined: tuple[sa.Dialect, CombinedInsertSQL | None] | None = None
+        # SQL expressions hold no values and never change: built once, shared by all queries
+        self._scalars: dict[str, ColumnElement[Any]] = {}
+        #: the selected columns and ORDER BY of a page by its sort keys (docstore.pages)
+        self.frames: dict[tuple[tuple[str, bool], ...], tuple[list[Any], list[Any]]] = {}
+        #: the statement of a page by its shape (docstore.pages)
+        self.plans: dict[Any, Any] = {}
 
     def combined_insert(self, dialect: sa.Dialect) -> CombinedInsertSQL | None:
         """PostgreSQL, with side tables: one statement for a document and its side rows."""
@@ -113,6 +119,12 @@ class Layout:
 
     def scalar(self, path: str) -> ColumnElement[Any]:
         """The typed expression for ``path`` (an auto column, a virtual column or JSON)."""
+        expr = self._scalars.get(path)
+        if expr is None:  # two threads may both build it: the same expression, harmless
+            expr = self._scalars[path] = self._scalar(path)
+        return expr
+
+    def _scalar(self, path: str) -> ColumnElement[Any]:
         if path in AUTO_FIELDS:
             return self.table.c[path]
         if path in self.generated:

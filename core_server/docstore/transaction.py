@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import jsonpatch
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 
 from core_server import security
 from core_server import values
+from core_server.docstore import pages
 from core_server.docstore import refs
 from core_server.docstore import rights
 from core_server.docstore.model import AUTO_FIELDS
@@ -84,13 +86,34 @@ class Transaction:
         out: dict[str, Any] = {"_id": row._id, **body, "_version": row._version,
                                "_created_at": row._created_at, "_updated_at": row._updated_at,
                                "_created_by": row._created_by, "_updated_by": row._updated_by}
+        out = rights.strip(out, self._hidden_of(collection))
+        return project(out, fields) if fields else out
+
+    def _hidden_of(self, collection: Collection) -> set[str]:
         key = (collection.name, self.enforce)
         hidden = self._hidden.get(key)
         if hidden is None:  # once per collection and transaction, not per row
             hidden = rights.hidden_paths(collection, self._rights_user())
             self._hidden[key] = hidden
-        out = rights.strip(out, hidden)
-        return project(out, fields) if fields else out
+        return hidden
+
+    def _docs(self, collection: Collection, rows: Sequence[Any], fields: list[str] | None
+              ) -> list[dict[str, Any]]:
+        """:meth:`to_doc` of rows that start with :meth:`columns`, read by position: a Row's
+        attribute lookups made to_doc ~6.5 us a row, this ~0.6 us (PostgreSQL, 20 and 1,000
+        rows alike)."""
+        hidden = self._hidden_of(collection)
+        docs = []
+        for row in rows:
+            doc_id, version, created_at, updated_at, created_by, updated_by, body = row[:7]
+            out: dict[str, Any] = {"_id": doc_id, **(body if isinstance(body, dict) else {}),
+                                   "_version": version, "_created_at": created_at,
+                                   "_updated_at": updated_at, "_created_by": created_by,
+                                   "_updated_by": updated_by}
+            if hidden:
+                out = rights.strip(out, hidden)
+            docs.append(project(out, fields) if fields else out)
+        return docs
 
     def _hook(self, collection: str, event: str, *args: Any) -> Any:
         result = None
@@ -137,8 +160,7 @@ class Transaction:
         """How many documents match ``filter``."""
         layout = self.layout(collection)
         clause = self.where(collection, filter, from_text)
-        stmt = sa.select(sa.func.count()).select_from(layout.table).where(clause)
-        return int(self.conn.execute(stmt).scalar_one())
+        return int(self.conn.execute(self._count_of(layout, clause)).scalar_one())
 
     def select(self, collection: str, filter: Any = None, *, sort: Any = None,
                limit: int | None = None, offset: int = 0, fields: list[str] | None = None
@@ -160,31 +182,36 @@ class Transaction:
             raise BadRequest("invalid_value", "use either _cursor or _offset, not both")
         layout = self.layout(collection)
         readable = rights.readable(layout.collection, self._rights_user())
-        compiler = store.compiler(collection, readable)
+        compiler = store.compiler(collection, readable, named=True)
         clause = compiler.filter(filter, from_text)
         keys = compiler.sort_keys(sort)
         for path in fields or ():
             compiler.resolve(path)  # an unknown projection is a 400, not a silent omission
         signature = query_signature(collection, filter, keys)
-        sort_columns = [layout.scalar(p).label(f"k{i}") for i, (p, _) in enumerate(keys)]
-        stmt = sa.select(*self.columns(layout), *sort_columns).where(clause)
-        if cursor:
-            stmt = stmt.where(compiler.after(keys, decode_cursor(cursor, signature, len(keys))))
-        stmt = stmt.order_by(*compiler.order_by(keys)).limit(limit + 1).offset(offset)
-        rows = self.conn.execute(stmt).all()
+        after = compiler.after(keys, decode_cursor(cursor, signature, len(keys))) if cursor \
+            else None
+        stmt = pages.statement(layout, compiler, clause, after, keys, count,
+                               self.columns(layout))
+        rows = self.conn.execute(stmt, pages.parameters(compiler, limit, offset)).all()
         more = len(rows) > limit
+        total = rows[0].total if count and rows else None
         rows = rows[:limit]
         result: dict[str, Any] = {
-            "items": [self.to_doc(layout.collection, r, fields) for r in rows],
+            "items": self._docs(layout.collection, rows, fields),
             "limit": limit, "offset": offset, "next_cursor": None}
         if more and rows:
             last = rows[-1]
             result["next_cursor"] = encode_cursor(signature, [last._mapping[f"k{i}"] for i in
                                                               range(len(keys))])
         if count:
-            total = sa.select(sa.func.count()).select_from(layout.table).where(clause)
-            result["total"] = int(self.conn.execute(total).scalar_one())
+            if total is None and (offset or cursor):  # past the end: no row carried the total
+                total = self.conn.execute(self._count_of(layout, clause)).scalar_one()
+            result["total"] = int(total or 0)  # no row without offset or cursor: none match
         return result
+
+    @staticmethod
+    def _count_of(layout: Layout, clause: Any) -> Any:
+        return sa.select(sa.func.count()).select_from(layout.table).where(clause)
 
     # -- writes --------------------------------------------------------------------------------
 
