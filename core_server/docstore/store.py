@@ -32,6 +32,7 @@ from core_server.dblimits import create_engine
 from core_server.dblimits import is_busy
 from core_server.dblimits import unavailable
 from core_server.docstore.dialects import Dialect
+from core_server.docstore.dialects import begin_write
 from core_server.docstore.dialects import dialect_for
 from core_server.docstore.dialects import dialect_named
 from core_server.docstore.migrate import sync_tables
@@ -221,7 +222,7 @@ class Store:
             conn = self.engine.connect()
             try:
                 if write:
-                    conn.execution_options(docstore_write=True)
+                    begin_write(conn)
                 begun = conn.begin()
             except sa.exc.DBAPIError as exc:
                 conn.close()
