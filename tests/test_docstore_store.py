@@ -201,6 +201,32 @@ def test_sqlite_uses_wal_and_immediate_writes(tmp_path: Path) -> None:
     assert mode == "wal"
 
 
+def test_sqlite_kept_connections_stay_clean_and_close_on_dispose(tmp_path: Path) -> None:
+    # SQLite transactions reuse their connections: one that failed (validation, a duplicate,
+    # an error after a write) leaves nothing open for the next, and dispose() closes them all
+    path = tmp_path / "k.sqlite"
+    with store_app(tmp_path, f"sqlite:///{path}") as application:
+        store = application.extensions["core_server"].store
+        with store.transaction() as tx:
+            tx.insert("users", {"login": "k"})
+        _raises("duplicate", _in_tx, store, lambda tx: tx.insert("users", {"login": "k"}))
+        _raises("validation_failed", _in_tx, store, lambda tx: tx.insert("users", {"login": 3}))
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.insert("users", {"login": "undone"})
+            raise RuntimeError("after a write")
+        for login in ("a", "b"):
+            with store.transaction() as tx:
+                tx.insert("users", {"login": login})
+        with store.transaction(write=False) as tx:
+            assert sorted(d["login"] for d in tx.select("users")) == ["a", "b", "k"]
+        assert Path(f"{path}-wal").exists()
+        store.dispose()
+        # the last connection to close checkpoints and removes the WAL: none is left open
+        assert not Path(f"{path}-wal").exists()
+        with store.transaction(write=False) as tx:  # and the store still works
+            assert tx.count("users") == 3
+
+
 def test_connection_dropped_by_the_server_is_replaced_at_begin(store: Store, db_url: str) -> None:
     # PostgreSQL: no pool pre-ping; the BEGIN finds a dead connection and one fresh one is tried
     if not db_url.startswith("postgresql"):

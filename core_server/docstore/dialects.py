@@ -150,6 +150,10 @@ class Dialect:
         """The statement that opens a transaction (None: the driver's own way)."""
         return None
 
+    def keeps_connections(self, engine: Engine) -> bool:
+        """Whether store transactions keep their connections (:mod:`.connections`)."""
+        return False
+
     def is_unique_violation(self, exc: sa.exc.IntegrityError) -> bool:
         """Whether the error is a unique-constraint violation."""
         return True
@@ -196,6 +200,11 @@ class SQLiteDialect(Dialect):
         # a write takes the write lock first (waiting busy_timeout for it): a deferred
         # transaction that read and then writes fails at once when another connection wrote
         return "BEGIN IMMEDIATE" if write else "BEGIN"
+
+    def keeps_connections(self, engine: Engine) -> bool:
+        # a file (an in-memory database is one per connection: its pool keeps one per thread)
+        return engine.url.database not in (None, "", ":memory:") \
+            and "memory" not in str(engine.url.query.get("mode", ""))
 
     def regex(self, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
         # SQLite's REGEXP calls the guarded function as REGEXP(pattern, value)

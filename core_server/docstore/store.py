@@ -31,6 +31,7 @@ from core_server.dblimits import busy
 from core_server.dblimits import create_engine
 from core_server.dblimits import is_busy
 from core_server.dblimits import unavailable
+from core_server.docstore.connections import KeptConnections
 from core_server.docstore.dialects import Dialect
 from core_server.docstore.dialects import begin_write
 from core_server.docstore.dialects import dialect_for
@@ -105,6 +106,7 @@ class Store:
         self.hooks: dict[tuple[str, str], list[Callable[..., Any]]] = {}
         self._engine: Engine | None = None
         self._dialect: Dialect | None = None
+        self._kept: KeptConnections | None = None
         self._layouts: dict[str, Layout] = {}
         self._lock = threading.RLock()
         self._ready = False
@@ -126,9 +128,19 @@ class Store:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = _create_engine(self.url, self.limits)
+                    engine = _create_engine(self.url, self.limits)
+                    if dialect_for(engine).keeps_connections(engine):
+                        self._kept = KeptConnections(engine)
+                    self._engine = engine
                     signals.engine_created.send("store", engine=self._engine)
         return self._engine
+
+    @property
+    def kept(self) -> KeptConnections | None:
+        """The kept connections of a SQLite store (None: transactions use the pool)."""
+        if self._engine is None:
+            self.engine  # noqa: B018 - creates the engine and with it the kept connections
+        return self._kept
 
     @property
     def dialect(self) -> Dialect:
@@ -189,7 +201,9 @@ class Store:
             conn.execute(sa.text("SELECT 1"))
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled and kept connection."""
+        if self._kept is not None:
+            self._kept.dispose()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -216,10 +230,12 @@ class Store:
 
         A pooled connection that the server dropped shows at BEGIN, before any work of the
         transaction: then one fresh connection is tried (what the pool's pre-ping gave, without
-        its round trip on PostgreSQL, where the BEGIN is the first statement sent).
+        its round trip on PostgreSQL, where the BEGIN is the first statement sent). SQLite
+        takes kept connections (:mod:`~core_server.docstore.connections`) instead of the pool.
         """
+        kept = self.kept
         for attempt in range(2):
-            conn = self.engine.connect()
+            conn = kept.take() if kept is not None else self.engine.connect()
             try:
                 if write:
                     begin_write(conn)
@@ -230,8 +246,15 @@ class Store:
                     raise
                 log.warning("document store connection was dropped; reconnecting: %s", exc.orig)
                 continue
-            with conn, begun:
-                yield conn
+            if kept is None:
+                with conn, begun:
+                    yield conn
+                return
+            try:
+                with begun:
+                    yield conn
+            finally:
+                kept.give_back(conn)
             return
 
     def run(self, fn: Callable[[Any], T], *, write: bool = True,
