@@ -196,7 +196,8 @@ def is_api_request() -> bool:
     Mounted namespace apps and proxies (``X-Forwarded-Prefix``) put part of the path into
     ``script_root``, so the full path decides.
     """
-    full = request.script_root + request.path
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup
+    full = req.script_root + req.path
     return "/api/" in full.rstrip("/") + "/"
 
 
