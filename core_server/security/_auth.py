@@ -59,11 +59,15 @@ class CookieSessions(SecureCookieSessionInterface):
     def save_session(self, app: Flask, session: Any, response: Any) -> None:
         """Flask's, with the common case (empty, unchanged session, no Vary yet) done directly."""
         # Headers' "in" raises and catches a KeyError subclass per miss: scan the few names
-        if not session and not session.modified \
-                and not any(k.lower() == "vary" for k, _ in response.headers.items()):
-            if session.accessed:  # what Flask adds in this case, without parsing a HeaderSet
-                response.headers["Vary"] = "Cookie"
-            return
+        if not session and not session.modified:
+            headers = response.headers
+            for key, _ in headers:
+                if key.lower() == "vary":
+                    break
+            else:
+                if session.accessed:  # what Flask adds here, without parsing a HeaderSet
+                    headers.add("Vary", "Cookie")  # none there: no scan to replace one
+                return
         super().save_session(app, session, response)
 
 
