@@ -219,8 +219,9 @@ class Store:
             else ``"system"``).
         :param enforce: apply the user's field rights (the REST API does; plugin code is trusted).
         """
-        with _db_errors():
-            self.ensure()
+        if not self._ready:  # once per process; no error-mapping frame on every transaction
+            with _db_errors():
+                self.ensure()
         with _db_errors(), self._begun(write) as conn:
             yield Transaction(self, conn, user or _request_user(), enforce)
 
