@@ -165,9 +165,10 @@ class ApiRequest(Request):
         """
         data: bytes = super().get_data(cache=cache, as_text=False,
                                        parse_form_data=parse_form_data)
-        limit = self.max_content_length
-        if self.content_length is None and limit is not None and len(data) >= limit:
-            raise RequestEntityTooLarge()
+        if self.content_length is None:  # first: max_content_length asks the app (two lookups)
+            limit = self.max_content_length
+            if limit is not None and len(data) >= limit:
+                raise RequestEntityTooLarge()
         return data.decode(errors="replace") if as_text else data
 
     def json_body(self, required: bool = False) -> Any:
@@ -196,7 +197,8 @@ def is_api_request() -> bool:
     Mounted namespace apps and proxies (``X-Forwarded-Prefix``) put part of the path into
     ``script_root``, so the full path decides.
     """
-    full = request.script_root + request.path
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup
+    full = req.script_root + req.path
     return "/api/" in full.rstrip("/") + "/"
 
 

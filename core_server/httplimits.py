@@ -58,19 +58,35 @@ def _longest_header(environ: dict[str, Any]) -> tuple[str, int]:
     return longest
 
 
+def _may_exceed(environ: dict[str, Any], max_header: int) -> bool:
+    # a cheap bound before the exact scan: a header line has at most len(key) + len(value) + 2
+    # bytes (the exact size subtracts the "HTTP_" prefix); header values are str in WSGI (any
+    # other value of a header key goes to the exact scan)
+    bound = max_header - 2
+    for key, value in environ.items():
+        if type(value) is str:
+            if len(key) + len(value) > bound:
+                return True
+        elif key.startswith(("HTTP_", "CONTENT_")):
+            return True
+    return False
+
+
 def check_request(max_line: int, max_header: int) -> None:
     """414 for a request line over ``max_line``, 431 for a header line over ``max_header``
     (each in bytes, as nginx's ``large_client_header_buffers``; 0: no limit)."""
     environ = request.environ
-    line = _request_line_length(environ)
-    if max_line and line > max_line:
-        raise ApiError(414, "uri_too_long", f"the request line has {line} bytes, more than "
-                       f"{max_line}", hint="send long id lists or filters as a POST body "
-                       "(config core_server.max_request_line)")
-    name, size = _longest_header(environ)
-    if max_header and size > max_header:
-        raise ApiError(431, "headers_too_large", f"header {name} has {size} bytes, more than "
-                       f"{max_header}", hint="config core_server.max_header_size")
+    if max_line:
+        line = _request_line_length(environ)
+        if line > max_line:
+            raise ApiError(414, "uri_too_long", f"the request line has {line} bytes, more than "
+                           f"{max_line}", hint="send long id lists or filters as a POST body "
+                           "(config core_server.max_request_line)")
+    if max_header and _may_exceed(environ, max_header):
+        name, size = _longest_header(environ)
+        if size > max_header:
+            raise ApiError(431, "headers_too_large", f"header {name} has {size} bytes, more "
+                           f"than {max_header}", hint="config core_server.max_header_size")
 
 
 def _no_body_type(response: Response) -> Response:

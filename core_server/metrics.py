@@ -166,9 +166,10 @@ class Metrics:
         # a connection detached from the pool (SQLite's kept read connections) is not the pool's
         event.listen(pool, "detach", checkin)
         _time_checkouts(pool, self.pool_wait.labels(name))
-        if name == "store":
-            event.listen(engine, "commit", lambda conn: self.store_tx.labels("commit").inc())
-            event.listen(engine, "rollback", lambda conn: self.store_tx.labels("rollback").inc())
+        if name == "store":  # the label children resolved once (labels() locks, builds a key)
+            commits, rollbacks = self.store_tx.labels("commit"), self.store_tx.labels("rollback")
+            event.listen(engine, "commit", lambda conn: commits.inc())
+            event.listen(engine, "rollback", lambda conn: rollbacks.inc())
 
 
 def _time_checkouts(pool: Any, histogram: Any) -> None:

@@ -12,6 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from core_server.docstore import Store
+from core_server.docstore import load_schema
+from core_server.errors import ApiError
+from core_server.testing import run_at_once
 from core_server.testing import serve
 from core_server.testing import store_app
 
@@ -133,3 +137,35 @@ def test_cursor_paging_under_concurrent_inserts(base: str) -> None:
     finally:
         stop.set()
         thread.join(60)
+
+
+def test_several_stores_write_one_sqlite_file_at_once(tmp_path: Path) -> None:
+    # workers that share one SQLite file, each with its own Store (engine, kept connections),
+    # one with more threads than a store keeps connections: every write waits its turn for the
+    # file's write lock (BEGIN IMMEDIATE, busy_timeout) and none is lost or half written
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    schema = {"fields": {"n": {"type": "int", "required": True},
+                         "tags": {"type": "list", "items": {"type": "string"}}},
+              "indexes": [{"fields": ["n"], "unique": True}]}
+    stores = [Store(url, {"notes": load_schema(schema, "notes")}) for _ in range(3)]
+    threads = {0: 10, 1: 3, 2: 3}
+    per_thread = 25
+
+    def write(store: Store, first: int) -> None:
+        for n in range(first, first + per_thread):
+            store.run(lambda tx, n=n: tx.insert("notes", {"n": n, "tags": ["all", f"t{n}"]}))
+
+    work = [lambda s=stores[i], first=(i * 100 + k) * per_thread: write(s, first)
+            for i, count in threads.items() for k in range(count)]
+    try:
+        assert run_at_once(work) == []
+        total = sum(threads.values()) * per_thread
+        for store in stores:
+            with store.transaction(write=False) as tx:
+                assert tx.count("notes") == total and tx.count("notes", {"tags": "all"}) == total
+        with pytest.raises(ApiError) as info:  # the unique index holds across the workers
+            stores[2].run(lambda tx: tx.insert("notes", {"n": 0}))
+        assert info.value.code == "duplicate"
+    finally:
+        for store in stores:
+            store.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,20 +171,60 @@ def test_types_round_trip_and_side_tables(store: Store) -> None:
 
 
 def test_sqlite_uses_wal_and_immediate_writes(tmp_path: Path) -> None:
-    import sqlalchemy as sa
+    # a write transaction holds SQLite's write lock from its BEGIN on (BEGIN IMMEDIATE), before
+    # any statement of its own; a read transaction takes none (WAL: the writer goes on)
+    path = tmp_path / "w.sqlite"
 
-    statements: list[str] = []
-    with store_app(tmp_path, f"sqlite:///{tmp_path / 'w.sqlite'}") as application:
+    def lock_is_free() -> bool:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)
+            return False
+        finally:
+            other.close()
+
+    with store_app(tmp_path, f"sqlite:///{path}") as application:
         store = application.extensions["core_server"].store
-        sa.event.listen(store.engine, "before_cursor_execute",
-                        lambda conn, cursor, sql, *args: statements.append(sql))
         with store.transaction() as tx:
             tx.insert("users", {"login": "w"})
-            mode = tx.conn.exec_driver_sql("PRAGMA journal_mode").scalar()
-        with store.transaction(write=False) as tx:
-            tx.count("users")
+        for _ in range(2):  # connections that ran a transaction before too
+            with store.transaction() as tx:
+                assert not lock_is_free()
+                mode = tx.conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            with store.transaction(write=False) as tx:
+                assert tx.count("users") == 1 and lock_is_free()
+        assert lock_is_free()
     assert mode == "wal"
-    assert "BEGIN IMMEDIATE" in statements and "BEGIN" in statements
+
+
+def test_sqlite_kept_connections_stay_clean_and_close_on_dispose(tmp_path: Path) -> None:
+    # SQLite transactions reuse their connections: one that failed (validation, a duplicate,
+    # an error after a write) leaves nothing open for the next, and dispose() closes them all
+    path = tmp_path / "k.sqlite"
+    with store_app(tmp_path, f"sqlite:///{path}") as application:
+        store = application.extensions["core_server"].store
+        with store.transaction() as tx:
+            tx.insert("users", {"login": "k"})
+        _raises("duplicate", _in_tx, store, lambda tx: tx.insert("users", {"login": "k"}))
+        _raises("validation_failed", _in_tx, store, lambda tx: tx.insert("users", {"login": 3}))
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.insert("users", {"login": "undone"})
+            raise RuntimeError("after a write")
+        for login in ("a", "b"):
+            with store.transaction() as tx:
+                tx.insert("users", {"login": login})
+        with store.transaction(write=False) as tx:
+            assert sorted(d["login"] for d in tx.select("users")) == ["a", "b", "k"]
+        assert Path(f"{path}-wal").exists()
+        store.dispose()
+        # the last connection to close checkpoints and removes the WAL: none is left open
+        assert not Path(f"{path}-wal").exists()
+        with store.transaction(write=False) as tx:  # and the store still works
+            assert tx.count("users") == 3
 
 
 def test_connection_dropped_by_the_server_is_replaced_at_begin(store: Store, db_url: str) -> None:

@@ -30,6 +30,10 @@ BIND_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "int": sa.BigInteger(), "float": sa.Float(), "bool": sa.Boolean(),
 }
 MAX_REGEX = 200
+#: key in a pooled connection's ``info``: its next BEGIN is a write's (see :func:`begin_write`)
+_WRITE = "docstore_write"
+#: ... its next transaction sends no BEGIN: each statement commits itself (see :func:`begin_autocommit`)
+_AUTOCOMMIT = "docstore_autocommit"
 
 
 def identifier(*parts: str) -> str:
@@ -144,6 +148,14 @@ class Dialect:
     def configure(self, engine: Engine) -> None:
         """Install connection hooks (SQLite: WAL, REGEXP, BEGIN IMMEDIATE)."""
 
+    def begin_sql(self, write: bool) -> str | None:
+        """The statement that opens a transaction (None: the driver's own way)."""
+        return None
+
+    def keeps_connections(self, engine: Engine) -> bool:
+        """Whether store transactions keep their connections (:mod:`.connections`)."""
+        return False
+
     def is_unique_violation(self, exc: sa.exc.IntegrityError) -> bool:
         """Whether the error is a unique-constraint violation."""
         return True
@@ -184,12 +196,17 @@ class SQLiteDialect(Dialect):
             for pragma in ("synchronous=NORMAL", "case_sensitive_like=ON"):
                 dbapi.execute(f"PRAGMA {pragma}")
 
-        @sa.event.listens_for(engine, "begin")
-        def _begin(conn: sa.Connection) -> None:
-            options = conn.get_execution_options()
-            if options.get("docstore_autocommit"):  # a read of one statement: its own snapshot
-                return
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("docstore_write") else "BEGIN")
+        explicit_begin(engine, self)
+
+    def begin_sql(self, write: bool) -> str | None:
+        # a write takes the write lock first (waiting busy_timeout for it): a deferred
+        # transaction that read and then writes fails at once when another connection wrote
+        return "BEGIN IMMEDIATE" if write else "BEGIN"
+
+    def keeps_connections(self, engine: Engine) -> bool:
+        # a file (an in-memory database is one per connection: its pool keeps one per thread)
+        return engine.url.database not in (None, "", ":memory:") \
+            and "memory" not in str(engine.url.query.get("mode", ""))
 
     def regex(self, expr: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
         # SQLite's REGEXP calls the guarded function as REGEXP(pattern, value)
@@ -253,14 +270,14 @@ class PostgresDialect(Dialect):
         # trip and doubles as the liveness check (Store.transaction reconnects once when the
         # BEGIN finds the connection dead, before any work of the transaction). COMMIT and
         # ROLLBACK are still sent: psycopg sends them whenever a transaction is open. A read in
-        # ``docstore_autocommit`` (Store.transaction) sends no BEGIN, so neither of them.
+        # autocommit (begin_autocommit, Store.transaction) sends no BEGIN, so neither of them.
         return {"isolation_level": "AUTOCOMMIT"}
 
     def configure(self, engine: Engine) -> None:
-        @sa.event.listens_for(engine, "begin")
-        def _begin(conn: sa.Connection) -> None:
-            if not conn.get_execution_options().get("docstore_autocommit"):
-                conn.exec_driver_sql("BEGIN")
+        explicit_begin(engine, self)
+
+    def begin_sql(self, write: bool) -> str | None:
+        return "BEGIN"
 
 
 class MariaDBDialect(Dialect):
@@ -312,6 +329,44 @@ class MariaDBDialect(Dialect):
 
     def is_unique_violation(self, exc: sa.exc.IntegrityError) -> bool:
         return bool(getattr(exc.orig, "args", [None])[0] == 1062)
+
+
+def begin_write(conn: sa.Connection) -> None:
+    """Make the next BEGIN of ``conn`` a write's (SQLite: ``BEGIN IMMEDIATE``)."""
+    conn.connection.info[_WRITE] = True
+
+
+def begin_autocommit(conn: sa.Connection) -> None:
+    """Send no BEGIN for the next transaction of ``conn``: a read whose statements each run
+    in a transaction of their own (PostgreSQL and SQLite; MariaDB reads as before)."""
+    conn.connection.info[_AUTOCOMMIT] = True
+
+
+def explicit_begin(engine: Engine, dialect: Dialect) -> None:
+    """Open the transactions of ``engine`` with :meth:`Dialect.begin_sql`.
+
+    The statement is sent by the SQLAlchemy dialect's ``do_begin`` on the driver's cursor, not
+    by a ``begin`` event through ``exec_driver_sql``: no execution context, statement events or
+    result for it (~5 % of a create's instructions in the app on SQLite). So BEGIN is
+    not a ``before_cursor_execute`` statement (nor a tracing span); a failure is still wrapped
+    as the statements' are (:class:`sqlalchemy.exc.DBAPIError`, ``handle_error``, a dropped
+    connection invalidated).
+    """
+    def do_begin(dbapi_connection: Any) -> None:
+        # popped: every BEGIN not announced by begin_write is a read's
+        info = dbapi_connection.info
+        write = bool(info.pop(_WRITE, False))
+        if info.pop(_AUTOCOMMIT, False):
+            return
+        statement = dialect.begin_sql(write)
+        if statement is not None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(statement)
+            finally:
+                cursor.close()
+
+    engine.dialect.do_begin = do_begin  # type: ignore[method-assign]
 
 
 def dialect_named(name: str) -> Dialect:

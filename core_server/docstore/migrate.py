@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from core_server.dblimits import create_table
 from core_server.dblimits import engine_schema_lock
+from core_server.docstore.dialects import begin_write
 from core_server.docstore.model import Collection
 from core_server.docstore.tables import Layout
 
@@ -102,7 +103,7 @@ def _writing(engine: sa.Engine) -> Iterator[sa.Connection]:
     # deferred transaction that read the schema and then writes fails at once ("database is
     # locked") when another process wrote in between
     with engine.connect() as conn:
-        conn = conn.execution_options(docstore_write=True)
+        begin_write(conn)
         with conn.begin():
             yield conn
 

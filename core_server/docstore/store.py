@@ -31,7 +31,10 @@ from core_server.dblimits import busy
 from core_server.dblimits import create_engine
 from core_server.dblimits import is_busy
 from core_server.dblimits import unavailable
+from core_server.docstore.connections import KeptConnections
 from core_server.docstore.dialects import Dialect
+from core_server.docstore.dialects import begin_autocommit
+from core_server.docstore.dialects import begin_write
 from core_server.docstore.dialects import dialect_for
 from core_server.docstore.dialects import dialect_named
 from core_server.docstore.migrate import sync_tables
@@ -104,6 +107,7 @@ class Store:
         self.hooks: dict[tuple[str, str], list[Callable[..., Any]]] = {}
         self._engine: Engine | None = None
         self._dialect: Dialect | None = None
+        self._kept: KeptConnections | None = None
         self._layouts: dict[str, Layout] = {}
         self._lock = threading.RLock()
         self._ready = False
@@ -125,9 +129,19 @@ class Store:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = _create_engine(self.url, self.limits)
+                    engine = _create_engine(self.url, self.limits)
+                    if dialect_for(engine).keeps_connections(engine):
+                        self._kept = KeptConnections(engine)
+                    self._engine = engine
                     signals.engine_created.send("store", engine=self._engine)
         return self._engine
+
+    @property
+    def kept(self) -> KeptConnections | None:
+        """The kept connections of a SQLite store (None: transactions use the pool)."""
+        if self._engine is None:
+            self.engine  # noqa: B018 - creates the engine and with it the kept connections
+        return self._kept
 
     @property
     def dialect(self) -> Dialect:
@@ -189,7 +203,9 @@ class Store:
             conn.execute(sa.text("SELECT 1"))
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled and kept connection."""
+        if self._kept is not None:
+            self._kept.dispose()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -217,8 +233,9 @@ class Store:
               retry_dropped: bool) -> Iterator[Transaction]:
         if autocommit and write:
             raise ValueError("autocommit is for reads (write=False)")
-        with _db_errors():
-            self.ensure()
+        if not self._ready:  # once per process; no error-mapping frame on every transaction
+            with _db_errors():
+                self.ensure()
         with _db_errors(retry_dropped), self._begun(write, autocommit) as conn:
             yield Transaction(self, conn, user or _request_user(), enforce)
 
@@ -229,16 +246,18 @@ class Store:
         A pooled connection that the server dropped shows at BEGIN, before any work of the
         transaction: then one fresh connection is tried (what the pool's pre-ping gave, without
         its round trip on PostgreSQL, where the BEGIN is the first statement sent). In
-        ``autocommit`` no BEGIN is sent (the dialect's begin hook sees ``docstore_autocommit``)
-        and :meth:`run` retries the read instead.
+        ``autocommit`` no BEGIN is sent (:func:`~core_server.docstore.dialects.begin_autocommit`)
+        and :meth:`run` retries the read instead. SQLite takes kept connections
+        (:mod:`~core_server.docstore.connections`) instead of the pool.
         """
+        kept = self.kept
         for attempt in range(2):
-            conn = self.engine.connect()
+            conn = kept.take() if kept is not None else self.engine.connect()
             try:
                 if write:
-                    conn.execution_options(docstore_write=True)
+                    begin_write(conn)
                 elif autocommit:
-                    conn.execution_options(docstore_autocommit=True)
+                    begin_autocommit(conn)
                 begun = conn.begin()
             except sa.exc.DBAPIError as exc:
                 conn.close()
@@ -246,8 +265,15 @@ class Store:
                     raise
                 log.warning("document store connection was dropped; reconnecting: %s", exc.orig)
                 continue
-            with conn, begun:
-                yield conn
+            if kept is None:
+                with conn, begun:
+                    yield conn
+                return
+            try:
+                with begun:
+                    yield conn
+            finally:
+                kept.give_back(conn)
             return
 
     def run(self, fn: Callable[[Any], T], *, write: bool = True,

@@ -59,21 +59,28 @@ class CookieSessions(SecureCookieSessionInterface):
     def save_session(self, app: Flask, session: Any, response: Any) -> None:
         """Flask's, with the common case (empty, unchanged session, no Vary yet) done directly."""
         # Headers' "in" raises and catches a KeyError subclass per miss: scan the few names
-        if not session and not session.modified \
-                and not any(k.lower() == "vary" for k, _ in response.headers.items()):
-            if session.accessed:  # what Flask adds in this case, without parsing a HeaderSet
-                response.headers["Vary"] = "Cookie"
-            return
+        if not session and not session.modified:
+            headers = response.headers
+            for key, _ in headers:
+                if key.lower() == "vary":
+                    break
+            else:
+                if session.accessed:  # what Flask adds here, without parsing a HeaderSet
+                    headers.add("Vary", "Cookie")  # none there: no scan to replace one
+                return
         super().save_session(app, session, response)
 
 
 def authenticate() -> None:
     """Set ``g.user``/``g.auth`` from the Bearer token or the session; then check CSRF."""
     security = security_state()
-    ctx = g._get_current_object()  # one context lookup, not one per attribute (every request)
+    # each context object looked up once: a LocalProxy lookup costs as much as the rest of an
+    # attribute access (this runs on every request)
+    ctx = g._get_current_object()
+    req = request._get_current_object()  # type: ignore[attr-defined]
     ctx.user, ctx.auth = ANONYMOUS, None
     # the environ directly: what request.headers.get("Authorization") reads, less machinery
-    header = request.environ.get("HTTP_AUTHORIZATION", "")
+    header = req.environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, credentials = header.partition(" ")
     # Other schemes (e.g. Basic from an authenticating proxy) are not ours to judge.
     if scheme.lower() == "bearer":
@@ -84,12 +91,12 @@ def authenticate() -> None:
             session.clear()
         else:
             ctx.user, ctx.auth = user, "session"
-    else:
+    elif security.providers:
         user = security.from_request()
         if user is not None:
             ctx.user, ctx.auth = user, "request"
-    if request.method not in SAFE_METHODS:  # reads never need the CSRF check
-        check_csrf()
+    if req.method not in SAFE_METHODS and (ctx.auth == "session" or req.endpoint == "auth.login"):
+        check_csrf()  # only a cookie session (or a login) can be a forged cross-site write
 
 
 def _session_user(security: SecurityState) -> User | None:

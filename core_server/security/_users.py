@@ -73,7 +73,7 @@ ADMIN_ROLE = "admin"
 
 def current_user() -> User:
     """The user of the current request (anonymous until authentication sets ``g.user``)."""
-    user = g.get("user") if has_request_context() else None
+    user = g._get_current_object().get("user") if has_request_context() else None
     return user if isinstance(user, User) else ANONYMOUS
 
 
