@@ -30,6 +30,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,6 +278,24 @@ def unavailable(where: str, hint: str | None = None) -> ServiceUnavailable:
                               hint=hint or f"try again in {RETRY_AFTER_S} s; "
                               "/api/_health?deep=1 shows the state of each database",
                               headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+# -- kept connections ---------------------------------------------------------------------------
+
+
+def close_idle(idle: list[Any]) -> None:
+    """Close every connection of the list ``idle`` and empty it.
+
+    Other threads may take from the list meanwhile (``list.pop`` is atomic): each connection
+    is closed by whoever popped it. A close that fails (a connection already broken) is ignored.
+    """
+    while idle:
+        try:
+            conn = idle.pop()
+        except IndexError:
+            break
+        with suppress(Exception):
+            conn.close()
 
 
 # -- SQLite files shared by several processes --------------------------------------------------

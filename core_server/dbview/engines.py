@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from core_server import signals
 from core_server.dblimits import DbLimits
+from core_server.dblimits import close_idle
 from core_server.dblimits import create_engine
 from core_server.dblimits import engine_options
 from core_server.dblimits import install
@@ -186,13 +187,7 @@ class ConnectorEngine:
         """Close the kept idle connections (after one turned out to be dropped by the server);
         pooled ones returned before now are pinged before their next use."""
         self._lost_at = time.monotonic()
-        while self._idle:
-            try:
-                conn = self._idle.pop()
-            except IndexError:
-                break
-            with suppress(Exception):
-                conn.close()
+        close_idle(self._idle)
 
     def lent(self) -> int:
         """Connections handed out and not yet returned: the pool's and the kept ones."""

@@ -24,6 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core_server.dblimits import close_idle
+
 #: idle connections kept per store (a worker's threads; more at once use new connections)
 IDLE_MAX = 8
 
@@ -83,13 +85,7 @@ class KeptConnections:
     def dispose(self) -> None:
         """Close the idle connections; those in use are closed when given back."""
         self._generation += 1
-        while self._idle:
-            try:
-                conn = self._idle.pop()
-            except IndexError:
-                break
-            with suppress(Exception):
-                conn.close()
+        close_idle(self._idle)
 
 
 def _after_fork(ref: weakref.ref[KeptConnections]) -> None:
