@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
+from flask import Request
 from flask import current_app
 from flask import g
 from flask import request
@@ -95,8 +96,7 @@ def authenticate() -> None:
         user = security.from_request()
         if user is not None:
             ctx.user, ctx.auth = user, "request"
-    if req.method not in SAFE_METHODS and (ctx.auth == "session" or req.endpoint == "auth.login"):
-        check_csrf()  # only a cookie session (or a login) can be a forged cross-site write
+    check_csrf(req, ctx.auth)
 
 
 def _session_user(security: SecurityState) -> User | None:
@@ -118,20 +118,24 @@ def _token_user(security: SecurityState, token: str) -> User:
     return user
 
 
-def check_csrf() -> None:
-    """Refuse a cookie-authenticated write (or a login) that may come from another site."""
-    if request.method in SAFE_METHODS or request.endpoint in CSRF_EXEMPT:
+def check_csrf(req: Request, auth: str | None) -> None:
+    """Refuse a cookie-authenticated write (or a login) that may come from another site.
+
+    ``req`` and ``auth`` (``g.auth``) are passed in: this runs on every request, and reads and
+    writes without a cookie session (tokens, anonymous) return after two comparisons.
+    """
+    if req.method in SAFE_METHODS:
         return
-    if not is_api_request():
+    logging_in = req.endpoint == "auth.login"
+    if auth != "session" and not logging_in:  # only a cookie session can be forged cross-site
         return
-    logging_in = request.endpoint == "auth.login"
-    if g.auth != "session" and not logging_in:
+    if req.endpoint in CSRF_EXEMPT or not is_api_request():
         return
-    sent = request.headers.get(CSRF_HEADER)
+    sent = req.headers.get(CSRF_HEADER)
     expected = session.get("csrf")
     if sent and expected and hmac.compare_digest(sent.encode(), expected.encode()):
         return
-    origin = request.headers.get("Origin") or _origin_of(request.headers.get("Referer"))
+    origin = req.headers.get("Origin") or _origin_of(req.headers.get("Referer"))
     if origin is None and logging_in:
         return  # a client without a session logs in; only a foreign page is refused
     if origin is not None and origin.lower() in _own_origins():
@@ -139,11 +143,11 @@ def check_csrf() -> None:
     hint = (f"send the {CSRF_HEADER} header from /api/login (or the {CSRF_COOKIE} cookie), "
             "or use Authorization: Bearer <token>")
     if origin is not None:  # often a TLS proxy in front that the server does not know about
-        hint += (f"; the page's origin {origin} is not {request.scheme}://{request.host}: behind "
+        hint += (f"; the page's origin {origin} is not {req.scheme}://{req.host}: behind "
                  "a proxy set core_server.proxy_fix, or list it in "
                  "core_server.security.trusted_origins")
     raise ApiError(403, "csrf_failed",
-                   f"cross-site request refused for {request.method} {request.path}", hint=hint)
+                   f"cross-site request refused for {req.method} {req.path}", hint=hint)
 
 
 def _origin_of(url: str | None) -> str | None:
