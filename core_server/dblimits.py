@@ -305,7 +305,8 @@ def close_idle(idle: list[Any]) -> None:
 SQLITE_BUSY_TIMEOUT_MS = 30000
 
 
-def sqlite_wal(dbapi_conn: sqlite3.Connection, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
+def sqlite_wal(dbapi_conn: sqlite3.Connection,
+               busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     """Put a new SQLite connection's file in WAL mode, waiting at most ``busy_timeout_ms``.
 
     WAL: readers never wait for the writer, and a commit costs no fsync of the main file.

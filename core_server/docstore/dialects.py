@@ -32,7 +32,7 @@ BIND_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
 MAX_REGEX = 200
 #: key in a pooled connection's ``info``: its next BEGIN is a write's (see :func:`begin_write`)
 _WRITE = "docstore_write"
-#: ... its next transaction sends no BEGIN: each statement commits itself (see :func:`begin_autocommit`)
+#: ... its next transaction sends no BEGIN, each statement commits itself (:func:`begin_autocommit`)
 _AUTOCOMMIT = "docstore_autocommit"
 
 
