@@ -316,6 +316,9 @@ def nginx(config_file: str | None, plugins_dirs: tuple[str, ...], data_dir: str 
         elif check:
             click.echo(proxyconf.check(settings) or "nginx: the configuration is valid")
         else:
+            settings, notes = proxyconf.readable_static(settings)
+            for note in notes:
+                click.echo(f"note: {note}", err=True)
             proxyconf.check(settings)
             proxyconf.exec_nginx(proxyconf.write(settings))
     except proxyconf.ProxyConfError as exc:

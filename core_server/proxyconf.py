@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -84,6 +85,51 @@ def static_mounts(app: Flask) -> tuple[StaticMount, ...]:
         if folder and Path(folder).is_dir() and url.endswith("/"):
             mounts.append(StaticMount(url, str(Path(folder).resolve())))
     return tuple(sorted(mounts, key=lambda m: m.url))
+
+
+def _others_can_read(folder: Path) -> bool:
+    # what nginx's workers need when they run as another user than the files' owner: every
+    # folder above searchable, the folder's tree readable (and its folders searchable)
+    for above in folder.parents:
+        if not above.stat().st_mode & stat.S_IXOTH:
+            return False
+    for path in (folder, *folder.rglob("*")):
+        mode = path.stat().st_mode
+        need = stat.S_IROTH | stat.S_IXOTH if stat.S_ISDIR(mode) else stat.S_IROTH
+        if mode & need != need:
+            return False
+    return True
+
+
+def readable_static(settings: NginxSettings,
+                    as_root: bool | None = None) -> tuple[NginxSettings, list[str]]:
+    """``settings`` with static folders that nginx's workers could not read copied into the
+    run dir, and a note for each copy.
+
+    nginx started as root serves files as its unprivileged worker user (``nobody``); a checkout
+    below a private folder (a 0700 home or ``mktemp -d``) would answer 403 for every file. Not
+    started as root, the workers are this user and read what it reads: nothing is copied.
+    """
+    if not (os.geteuid() == 0 if as_root is None else as_root):
+        return settings, []
+    mounts, notes = [], []
+    for index, mount in enumerate(settings.static):
+        source = Path(mount.directory)
+        if _others_can_read(source):
+            mounts.append(mount)
+            continue
+        copy = Path(settings.run_dir, "static", str(index))
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(source, copy, copy_function=shutil.copyfile)
+        for path in (copy.parent, copy, *copy.rglob("*")):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        mounts.append(StaticMount(mount.url, str(copy)))
+        notes.append(f"{source} is not readable by nginx's worker user: {mount.url} is served "
+                     f"from a copy in {copy} (made at start)")
+        if not _others_can_read(copy):
+            notes.append(f"{copy} is not readable by nginx's worker user either: "
+                         "give --run-dir a folder that others can enter (e.g. below /tmp)")
+    return replace(settings, static=tuple(mounts)), notes
 
 
 def render(settings: NginxSettings) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -86,6 +87,22 @@ def run_dir() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _nginx_process(binary: str, conf: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([binary, "-c", str(conf), "-p", str(conf.parent), "-e", "stderr",
+                             "-g", "daemon off;"], stderr=subprocess.PIPE)
+
+
+def _get_when_up(url: str) -> httpx.Response:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return httpx.get(url)
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def test_nginx_serves_static_files_and_json_errors(run_dir: Path) -> None:
     binary = _nginx()
     static = run_dir / "static"
@@ -97,17 +114,9 @@ def test_nginx_serves_static_files_and_json_errors(run_dir: Path) -> None:
     settings = proxyconf.NginxSettings(
         upstreams=(f"127.0.0.1:{dead}",), listen=f"127.0.0.1:{port}", run_dir=str(run_dir),
         static=(proxyconf.StaticMount("/browse/static/", str(static)),), client_max_body_size=1000)
-    conf = proxyconf.write(settings)
-    process = subprocess.Popen([binary, "-c", str(conf), "-p", str(run_dir), "-e", "stderr",
-                                "-g", "daemon off;"], stderr=subprocess.PIPE)
+    process = _nginx_process(binary, proxyconf.write(settings))
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                js = httpx.get(f"http://127.0.0.1:{port}/browse/static/app.js")
-                break
-            except httpx.ConnectError:
-                time.sleep(0.1)
+        js = _get_when_up(f"http://127.0.0.1:{port}/browse/static/app.js")
         assert js.status_code == 200 and js.text == "console.log(1);\n"
         assert "javascript" in js.headers["content-type"]
         down = httpx.get(f"http://127.0.0.1:{port}/api/db/", headers={"X-Request-Id": "r1"})
@@ -117,6 +126,48 @@ def test_nginx_serves_static_files_and_json_errors(run_dir: Path) -> None:
                                         "hint": None, "request_id": "r1"}
         big = httpx.post(f"http://127.0.0.1:{port}/api/store/x", content=b"x" * 2000)
         assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_static_files_below_a_private_folder_are_served_from_a_copy(tmp_path: Path,
+                                                                      run_dir: Path) -> None:
+    # a checkout below a 0700 folder (a home, mktemp -d): nginx started as root reads the
+    # files as its worker user, which cannot enter it
+    tmp_path.chmod(0o700)
+    static = tmp_path / "static"
+    (static / "img").mkdir(parents=True)
+    (static / "app.js").write_text("console.log(2);\n")
+    (static / "img" / "a.svg").write_text("<svg/>")
+    settings = proxyconf.NginxSettings(
+        run_dir=str(run_dir), static=(proxyconf.StaticMount("/browse/static/", str(static)),))
+    as_user, notes = proxyconf.readable_static(settings, as_root=False)
+    assert as_user == settings and notes == []
+    copied, notes = proxyconf.readable_static(settings, as_root=True)
+    copy = Path(copied.static[0].directory)
+    assert copy.parent.parent == run_dir and copied.static[0].url == "/browse/static/"
+    assert (copy / "img" / "a.svg").read_text() == "<svg/>"
+    assert len(notes) == 1 and str(static) in notes[0] and str(copy) in notes[0]
+    # a folder others can read is served where it is
+    readable = run_dir / "public"
+    readable.mkdir(mode=0o755)
+    (readable / "x.css").write_text("a{}")
+    (readable / "x.css").chmod(0o644)
+    kept = proxyconf.NginxSettings(
+        run_dir=str(run_dir), static=(proxyconf.StaticMount("/s/", str(readable)),))
+    assert proxyconf.readable_static(kept, as_root=True) == (kept, [])
+    # and nginx, started as this process (root in CI: workers as nobody), serves the file
+    binary = _nginx()
+    port = _free_port()
+    served, _ = proxyconf.readable_static(replace(settings, listen=f"127.0.0.1:{port}",
+                                                  upstreams=(f"127.0.0.1:{_free_port()}",)))
+    process = _nginx_process(binary, proxyconf.write(served))
+    try:
+        js = _get_when_up(f"http://127.0.0.1:{port}/browse/static/app.js")
+        assert js.status_code == 200 and js.text == "console.log(2);\n"
+        svg = httpx.get(f"http://127.0.0.1:{port}/browse/static/img/a.svg")
+        assert svg.status_code == 200 and svg.text == "<svg/>"
     finally:
         process.terminate()
         process.wait(10)
