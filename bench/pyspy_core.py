@@ -118,7 +118,8 @@ def sample(server: servers.Server, scenario: str, seconds: float, conc: int, out
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--target", choices=("core", "floor"), default="core")
+    parser.add_argument("--target", choices=("core", "floor", "core_pg", "floor_pg"),
+                        default="core")
     parser.add_argument("--core-dir", type=Path, default=BENCH_DIR.parent)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--conc", type=int, default=8)
