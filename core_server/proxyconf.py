@@ -87,12 +87,15 @@ def static_mounts(app: Flask) -> tuple[StaticMount, ...]:
     return tuple(sorted(mounts, key=lambda m: m.url))
 
 
+def _others_can_enter(folder: Path) -> bool:
+    return all(above.stat().st_mode & stat.S_IXOTH for above in folder.parents)
+
+
 def _others_can_read(folder: Path) -> bool:
     # what nginx's workers need when they run as another user than the files' owner: every
     # folder above searchable, the folder's tree readable (and its folders searchable)
-    for above in folder.parents:
-        if not above.stat().st_mode & stat.S_IXOTH:
-            return False
+    if not _others_can_enter(folder):
+        return False
     for path in (folder, *folder.rglob("*")):
         mode = path.stat().st_mode
         need = stat.S_IROTH | stat.S_IXOTH if stat.S_ISDIR(mode) else stat.S_IROTH
@@ -126,7 +129,7 @@ def readable_static(settings: NginxSettings,
         mounts.append(StaticMount(mount.url, str(copy)))
         notes.append(f"{source} is not readable by nginx's worker user: {mount.url} is served "
                      f"from a copy in {copy} (made at start)")
-        if not _others_can_read(copy):
+        if not _others_can_enter(copy):  # the copy's own tree was just made readable
             notes.append(f"{copy} is not readable by nginx's worker user either: "
                          "give --run-dir a folder that others can enter (e.g. below /tmp)")
     return replace(settings, static=tuple(mounts)), notes
