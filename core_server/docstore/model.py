@@ -7,6 +7,7 @@ validation, SQL and routes all build on it, so it is where the store's layers st
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -154,9 +155,14 @@ class Collection:
         """Fields with a side table."""
         return [f for f in self.walk() if f.has_side_table]
 
-    def ref_fields(self) -> list[Field]:
+    def ref_fields(self) -> tuple[Field, ...]:
         """``ref`` and ``refs`` fields."""
-        return [f for f in self.walk() if f.type in ("ref", "refs")]
+        return self._ref_fields
+
+    @functools.cached_property
+    def _ref_fields(self) -> tuple[Field, ...]:
+        # asked on every create and update: the schema never changes, the walk is done once
+        return tuple(f for f in self.walk() if f.type in ("ref", "refs"))
 
     def index_paths(self) -> set[str]:
         """Paths that appear in some index."""
