@@ -34,6 +34,7 @@ from core_server.testing import temporary_plugin  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--creates", type=int, default=2000)
+    parser.add_argument("--sort", default="cumulative", help="pstats order of --profile")
     parser.add_argument("--dburl")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--instructions", action="store_true",
@@ -75,7 +76,7 @@ def main() -> None:
             print(f"{args.creates} creates in process: {wall / args.creates * 1e6:.0f} us wall, "
                   f"{cpu / args.creates * 1e6:.0f} us CPU per create")
             if prof:
-                pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+                pstats.Stats(prof).sort_stats(args.sort).print_stats(45)
 
 
 def http_creates(port: int, dburl: str | None) -> None:

@@ -93,6 +93,15 @@ def _download_loop(url: str, seconds: float) -> None:
         load.download(url)
 
 
+def _create_loop(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        load.creates(url, 200)
+
+
+_LOOPS = {"csv": _download_loop, "create": _create_loop}
+
+
 def sample(server: servers.Server, scenario: str, seconds: float, conc: int, out: Path) -> Path:
     """Load ``scenario`` for ``seconds`` while py-spy records the server's processes."""
     raw = out / f"{server.name}-{scenario}-c{conc}.txt"
@@ -102,8 +111,9 @@ def sample(server: servers.Server, scenario: str, seconds: float, conc: int, out
     spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.0)  # let py-spy attach before the load starts
-        if scenario == "csv":
-            worker = threading.Thread(target=_download_loop, args=(server.url("csv"), seconds - 1))
+        if scenario in ("csv", "create"):  # repeated downloads; sequential creates
+            worker = threading.Thread(target=_LOOPS[scenario], args=(server.url(scenario),
+                                                                    seconds - 1))
             worker.start()
             worker.join()
         else:
