@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import re._parser as re_parser  # stdlib: the parse tree shows nested repeats
+import select
 from typing import Any
 
 import sqlalchemy as sa
@@ -275,6 +276,7 @@ class PostgresDialect(Dialect):
 
     def configure(self, engine: Engine) -> None:
         explicit_begin(engine, self)
+        replace_closed_connections(engine)
 
     def begin_sql(self, write: bool) -> str | None:
         return "BEGIN"
@@ -367,6 +369,36 @@ def explicit_begin(engine: Engine, dialect: Dialect) -> None:
                 cursor.close()
 
     engine.dialect.do_begin = do_begin  # type: ignore[method-assign]
+
+
+def replace_closed_connections(engine: Engine) -> None:
+    """Give no pooled connection out that its server has closed, at no round trip.
+
+    A pooled connection of a server that restarted or ended its backend (idle timeout,
+    ``pg_terminate_backend``) has the server's last words waiting on its socket: a FATAL
+    error and the end of the stream. An idle connection in good health has nothing to read,
+    so a readable socket at checkout makes the pool open a new connection in its place
+    (``DisconnectionError``). This is what pre-ping found with a round trip; a write in
+    autocommit (one INSERT, :meth:`Store.transaction`) relies on it, since a statement that
+    fails on a dropped connection may or may not have run and is not retried.
+    """
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if _closed_by_server(dbapi_connection):
+            raise sa.exc.DisconnectionError("the server closed this pooled connection")
+
+    sa.event.listen(engine, "checkout", checkout)
+
+
+def _closed_by_server(dbapi_connection: Any) -> bool:
+    try:
+        socket = dbapi_connection.fileno()
+    except Exception:  # noqa: BLE001 - psycopg raises once the connection is closed
+        return True
+    poller = select.poll()
+    poller.register(socket, select.POLLIN)
+    # anything to read counts, also a rare unsolicited notice: a new connection costs a
+    # connect, a closed one the request
+    return bool(poller.poll(0))
 
 
 def dialect_named(name: str) -> Dialect:

@@ -56,6 +56,8 @@ _MYSQL_RETRY = {1213, 1205}  # MariaDB deadlock / lock wait timeout
 _TIMEOUT_CODES = {"57014"}  # PostgreSQL query_canceled (statement_timeout)
 _MYSQL_TIMEOUT = {1969, 3024}  # MariaDB max_statement_time / MySQL max_execution_time
 _WHERE = "the document store"
+#: hooks that run in a create's transaction (a create with none may be one statement)
+_CREATE_HOOKS = ("before_validate", "before_create", "after_create")
 
 
 class _IdClock:
@@ -180,6 +182,15 @@ class Store:
         """A query :class:`Compiler` of ``name`` (``named``: values bound by name)."""
         return Compiler(self.layout(name), readable, named)
 
+    def creates_in_one_statement(self, name: str) -> bool:
+        """Whether a create of ``name`` is one INSERT and so may run in autocommit: no reads
+        before it (references, unique values), no hooks that could run some, its side rows in
+        the same statement
+        (:meth:`~core_server.docstore.tables.Layout.creates_in_one_statement`)."""
+        hooks = self.hooks
+        return not any(hooks.get((name, event)) for event in _CREATE_HOOKS) \
+            and self.layout(name).creates_in_one_statement(self.engine.dialect)
+
     def add_hook(self, collection: str, event: str, fn: Callable[..., Any]) -> None:
         """Register ``fn`` for ``event`` (one of :data:`~core_server.docstore.model.HOOKS`)."""
         if event not in HOOKS:
@@ -220,10 +231,12 @@ class Store:
         :param user: recorded in ``_created_by``/``_updated_by`` (default: the request's user,
             else ``"system"``).
         :param enforce: apply the user's field rights (the REST API does; plugin code is trusted).
-        :param autocommit: reads only: no BEGIN and COMMIT, each statement is a transaction of
-            its own (PostgreSQL, SQLite; MariaDB reads in its implicit transaction as before).
-            For a read of one statement (a page with its total, a count) this saves two round
-            trips; several statements may see different snapshots.
+        :param autocommit: no BEGIN and COMMIT, each statement is a transaction of its own
+            (PostgreSQL, SQLite; MariaDB keeps its implicit transaction). For a read of one
+            statement (a page with its total, a count) this saves two round trips; several
+            statements may see different snapshots. A write in autocommit must be one
+            statement (see :meth:`creates_in_one_statement`): atomic on its own, and not
+            retried when its connection was dropped, since it may have run.
         """
         with self._unit(write, user, enforce, autocommit, retry_dropped=False) as tx:
             yield tx
@@ -231,8 +244,6 @@ class Store:
     @contextmanager
     def _unit(self, write: bool, user: security.User | None, enforce: bool, autocommit: bool,
               retry_dropped: bool) -> Iterator[Transaction]:
-        if autocommit and write:
-            raise ValueError("autocommit is for reads (write=False)")
         if not self._ready:  # once per process; no error-mapping frame on every transaction
             with _db_errors():
                 self.ensure()
@@ -254,10 +265,10 @@ class Store:
         for attempt in range(2):
             conn = kept.take() if kept is not None else self.engine.connect()
             try:
-                if write:
-                    begin_write(conn)
-                elif autocommit:
+                if autocommit:
                     begin_autocommit(conn)
+                elif write:
+                    begin_write(conn)
                 begun = conn.begin()
             except sa.exc.DBAPIError as exc:
                 conn.close()
@@ -281,11 +292,12 @@ class Store:
             autocommit: bool = False) -> T:
         """Run ``fn(tx)`` in a transaction, retrying deadlocks and serialization failures.
 
-        With ``autocommit`` (a read, see :meth:`transaction`) a connection that the server
-        dropped fails the first statement rather than a BEGIN: the read is run once more on a
-        fresh connection (the pool replaces every connection older than the failure).
+        With ``autocommit`` (see :meth:`transaction`) a connection that the server dropped
+        fails the first statement rather than a BEGIN: a read is run once more on a fresh
+        connection (the pool replaces every connection older than the failure), a write is
+        not (it may have run; the pool's checkout test keeps closed connections out).
         """
-        retry_dropped = autocommit
+        retry_dropped = autocommit and not write
         for attempt in range(attempts):
             try:
                 with self._unit(write, user, enforce, autocommit, retry_dropped) as tx:

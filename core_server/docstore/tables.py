@@ -56,6 +56,8 @@ class Layout:
         )
         self.sides = {f.path: self._side_table(f, metadata) for f in collection.side_fields()}
         self.indexes = [self._index(i.name, i.fields, i.unique) for i in collection.indexes]
+        self._reads_before_insert = bool(collection.ref_fields()) \
+            or any(i.unique for i in collection.indexes)
         self._inserts: tuple[sa.Dialect, InsertSQL, dict[str, InsertSQL]] | None = None
         self._combined: tuple[sa.Dialect, CombinedInsertSQL | None] | None = None
         # SQL expressions hold no values and never change: built once, shared by all queries
@@ -64,6 +66,12 @@ class Layout:
         self.frames: dict[tuple[tuple[str, bool], ...], tuple[list[Any], list[Any]]] = {}
         #: the statement of a page by its shape (docstore.pages)
         self.plans: dict[Any, Any] = {}
+
+    def creates_in_one_statement(self, dialect: sa.Dialect) -> bool:
+        """Whether a create is one INSERT statement: no reference or unique checks read
+        before it and its side rows, if any, are in the same statement (PostgreSQL)."""
+        return not self._reads_before_insert \
+            and (not self.sides or self.combined_insert(dialect) is not None)
 
     def combined_insert(self, dialect: sa.Dialect) -> CombinedInsertSQL | None:
         """PostgreSQL, with side tables: one statement for a document and its side rows."""
