@@ -143,7 +143,7 @@ def create_doc(c: str) -> Response:
     """Create one document."""
     user = guard(c, "create")
     body = json_body(request)
-    # one INSERT needs no BEGIN and COMMIT: two round trips of three on PostgreSQL
+    # a create that is one INSERT needs no BEGIN and COMMIT (on PostgreSQL 1 round trip, not 3)
     doc = _run(lambda tx: tx.create(c, body), user,
                autocommit=_store().creates_in_one_statement(c))
     return _doc_response(doc, 201, c)
