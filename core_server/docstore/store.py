@@ -187,6 +187,9 @@ class Store:
         before it (references, unique values), no hooks that could run some, its side rows in
         the same statement
         (:meth:`~core_server.docstore.tables.Layout.creates_in_one_statement`)."""
+        if not self._ready:  # the first use creates the tables: its errors mapped as in _unit
+            with _db_errors():
+                self.ensure()
         hooks = self.hooks
         return not any(hooks.get((name, event)) for event in _CREATE_HOOKS) \
             and self.layout(name).creates_in_one_statement(self.engine.dialect)
