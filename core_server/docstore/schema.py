@@ -9,6 +9,7 @@ by ``behaviour``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
@@ -71,11 +72,12 @@ def load_schema(data: Any, name: str | None = None,
                     for i, spec in enumerate(data.get("indexes") or []))
     indexes = tuple(i for i in indexes if i.fields)
     indexes += _implicit_indexes(collection, indexes)
-    return Collection(**{**collection.__dict__, "indexes": indexes,
-                         "hooks": behaviour.hooks(ctx, data.get("hooks")),
-                         "actions": behaviour.actions(ctx, data.get("actions")),
-                         "selections": behaviour.selections(ctx, collection,
-                                                            data.get("selections"))})
+    # replace(), not the instance __dict__: that also holds cached properties (ref_fields)
+    return dataclasses.replace(collection, indexes=indexes,
+                               hooks=behaviour.hooks(ctx, data.get("hooks")),
+                               actions=behaviour.actions(ctx, data.get("actions")),
+                               selections=behaviour.selections(ctx, collection,
+                                                               data.get("selections")))
 
 
 def _index(ctx: Context, collection: Collection, number: int, spec: Any) -> Index:
