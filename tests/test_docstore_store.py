@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from core_server.docstore import Store
@@ -280,3 +281,42 @@ def test_a_create_in_autocommit_gets_no_connection_the_server_closed(store: Stor
     assert pid not in pids
     with store.transaction(write=False) as tx:
         assert sorted(d["name"] for d in tx.select("counters")) == ["after", "before"]
+
+
+def test_a_create_whose_connection_breaks_at_its_insert_runs_once_more(store: Store,
+                                                                      db_url: str) -> None:
+    # the server's end vanishes after the checkout test: the INSERT fails on a dead
+    # connection, and Store.run reruns the create once, with the id of the failed attempt
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    store.run(lambda tx: tx.count("counters"), write=False)  # tables and a pooled connection
+    ended: list[int] = []
+
+    def end_backend(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("INSERT") and not ended:
+            ended.append(conn.connection.dbapi_connection.info.backend_pid)
+            terminate_backends(db_url, ended)
+
+    sa.event.listen(store.engine, "before_cursor_execute", end_backend)
+    try:
+        doc = store.run(lambda tx: tx.create("counters", {"name": "once"}), autocommit=True)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", end_backend)
+    assert ended  # the first INSERT did meet a dead connection
+    with store.transaction(write=False) as tx:
+        assert [d["_id"] for d in tx.select("counters")] == [doc["_id"]]
+
+
+def test_a_rerun_create_that_finds_its_id_stored_answers_with_that_document(
+        store: Store) -> None:
+    # the dropped attempt's INSERT ran before its answer was lost: no copy, no 409
+    stored = store.run(lambda tx: tx.create("counters", {"name": "first"}), autocommit=True)
+    with store._unit(write=True, user=None, enforce=False, autocommit=True,
+                     retry_dropped=False, replay_ids=[stored["_id"]]) as tx:
+        again = tx.create("counters", {"name": "first"})
+        assert tx.issued_ids == [stored["_id"]]
+    assert again == stored
+    with store.transaction(write=False) as tx:
+        assert tx.count("counters") == 1
+    second = store.run(lambda tx: tx.create("counters", {"name": "second"}), autocommit=True)
+    assert second["_id"] != stored["_id"]  # nothing left to replay: a new id

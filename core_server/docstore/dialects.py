@@ -378,9 +378,9 @@ def replace_closed_connections(engine: Engine) -> None:
     ``pg_terminate_backend``) has the server's last words waiting on its socket: a FATAL
     error and the end of the stream. An idle connection in good health has nothing to read,
     so a readable socket at checkout makes the pool open a new connection in its place
-    (``DisconnectionError``). This is what pre-ping found with a round trip; a write in
-    autocommit (one INSERT, :meth:`Store.transaction`) relies on it, since a statement that
-    fails on a dropped connection may or may not have run and is not retried.
+    (``DisconnectionError``). This is what pre-ping found with a round trip. A request on a
+    connection whose server vanished without closing it still fails at its first statement:
+    ``Store.run`` reruns it once.
     """
     def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         if _closed_by_server(dbapi_connection):

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Any
 from typing import TypeVar
@@ -238,20 +239,20 @@ class Store:
             (PostgreSQL, SQLite; MariaDB keeps its implicit transaction). For a read of one
             statement (a page with its total, a count) this saves two round trips; several
             statements may see different snapshots. A write in autocommit must be one
-            statement (see :meth:`creates_in_one_statement`): atomic on its own, and not
-            retried when its connection was dropped, since it may have run.
+            statement (see :meth:`creates_in_one_statement`): atomic on its own; :meth:`run`
+            reruns it on a dropped connection without writing it twice.
         """
         with self._unit(write, user, enforce, autocommit, retry_dropped=False) as tx:
             yield tx
 
     @contextmanager
     def _unit(self, write: bool, user: security.User | None, enforce: bool, autocommit: bool,
-              retry_dropped: bool) -> Iterator[Transaction]:
+              retry_dropped: bool, replay_ids: Sequence[str] = ()) -> Iterator[Transaction]:
         if not self._ready:  # once per process; no error-mapping frame on every transaction
             with _db_errors():
                 self.ensure()
         with _db_errors(retry_dropped), self._begun(write, autocommit) as conn:
-            yield Transaction(self, conn, user or _request_user(), enforce)
+            yield Transaction(self, conn, user or _request_user(), enforce, replay_ids)
 
     @contextmanager
     def _begun(self, write: bool, autocommit: bool = False) -> Iterator[sa.Connection]:
@@ -296,18 +297,24 @@ class Store:
         """Run ``fn(tx)`` in a transaction, retrying deadlocks and serialization failures.
 
         With ``autocommit`` (see :meth:`transaction`) a connection that the server dropped
-        fails the first statement rather than a BEGIN: a read is run once more on a fresh
-        connection (the pool replaces every connection older than the failure), a write is
-        not (it may have run; the pool's checkout test keeps closed connections out).
+        fails the first statement rather than a BEGIN: ``fn`` is run once more on a fresh
+        connection (the pool replaces every connection older than the failure). A write's
+        statement may have run before the connection broke, so the new documents of the rerun
+        take the ids of the dropped attempt, and a create that finds its id stored answers
+        with that document (one statement: nothing else of the attempt can have been written).
         """
-        retry_dropped = autocommit and not write
+        retry_dropped = autocommit
+        replay: list[str] = []
         for attempt in range(attempts):
+            tx: Transaction | None = None
             try:
-                with self._unit(write, user, enforce, autocommit, retry_dropped) as tx:
+                with self._unit(write, user, enforce, autocommit, retry_dropped, replay) as tx:
                     return fn(tx)
             except _Dropped as exc:
                 if attempt + 1 == attempts:
                     raise unavailable(_WHERE) from exc.__cause__
+                if tx is not None:
+                    replay = tx.issued_ids
                 retry_dropped = False  # once: a second dead connection is a database down
                 log.warning("document store connection was dropped; reconnecting: %s",
                             exc.__cause__)

@@ -56,13 +56,22 @@ class Transaction:
     """
 
     def __init__(self, store: Any, conn: sa.Connection, user: security.User | None,
-                 enforce: bool) -> None:
+                 enforce: bool, replay_ids: Sequence[str] = ()) -> None:
         self.store = store
         self.conn = conn
         self.user = user
         self.enforce = enforce
         self.user_name = user.name if user is not None else SYSTEM_USER
         self._hidden: dict[tuple[str, bool], set[str]] = {}
+        #: ids given to new documents, in order; Store.run replays them after a dropped connection
+        self.issued_ids: list[str] = []
+        self._replay = list(replay_ids)  # the dropped attempt's: its documents may be stored
+        self._replayed = frozenset(replay_ids)
+
+    def _new_id(self) -> str:
+        doc_id = self._replay.pop(0) if self._replay else self.store.ids.next()
+        self.issued_ids.append(doc_id)
+        return doc_id
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -228,18 +237,36 @@ class Transaction:
         self._hook(collection, "before_create", clean)
         self._check_unique(layout, clean, None)
         now = _now()
-        row = {"_id": self.store.ids.next(), "_version": 1, "_created_at": now,
-               "_updated_at": now, "_created_by": self.user_name, "_updated_by": self.user_name,
-               "doc": clean}
-        combined = layout.combined_insert(self.conn.dialect)
-        if combined is not None:  # PostgreSQL: one round trip for the row and its side rows
-            self._insert(layout, [row], combined)
-        else:
-            self._insert(layout, [row])
-            refs.write_sides(self, layout, row["_id"], clean, replace=False)
+        row: dict[str, Any] = {
+            "_id": self._new_id(), "_version": 1, "_created_at": now, "_updated_at": now,
+            "_created_by": self.user_name, "_updated_by": self.user_name, "doc": clean}
+        stored = self._insert_new(layout, row, clean)
+        if stored is not None:
+            return stored
         out = self.to_doc(schema, _Row(row))
         self._hook(collection, "after_create", out)
         return out
+
+    def _insert_new(self, layout: Layout, row: dict[str, Any], clean: dict[str, Any]
+                    ) -> dict[str, Any] | None:
+        """Write a new document row and its side rows. None, or the document as stored when
+        the row's id is replayed (Store.run) and the attempt whose connection dropped had
+        written it before its answer was lost."""
+        combined = layout.combined_insert(self.conn.dialect)
+        try:
+            if combined is not None:  # PostgreSQL: one round trip for the row and its side rows
+                self._insert(layout, [row], combined)
+            else:
+                self._insert(layout, [row])
+                refs.write_sides(self, layout, row["_id"], clean, replace=False)
+        except Conflict:
+            if row["_id"] not in self._replayed:
+                raise
+            stored = self.get(layout.collection.name, row["_id"])
+            if stored is None:
+                raise
+            return stored
+        return None
 
     def insert_many(self, collection: str, docs: list[Any]) -> list[str]:
         """Create many documents with one multi-row INSERT per table; return their ids.
