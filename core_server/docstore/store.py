@@ -188,9 +188,7 @@ class Store:
         before it (references, unique values), no hooks that could run some, its side rows in
         the same statement
         (:meth:`~core_server.docstore.tables.Layout.creates_in_one_statement`)."""
-        if not self._ready:  # the first use creates the tables: its errors mapped as in _unit
-            with _db_errors():
-                self.ensure()
+        self._ensure_mapped()
         hooks = self.hooks
         return not any(hooks.get((name, event)) for event in _CREATE_HOOKS) \
             and self.layout(name).creates_in_one_statement(self.engine.dialect)
@@ -211,6 +209,12 @@ class Store:
                 return
             sync_tables(self)
             self._ready = True
+
+    def _ensure_mapped(self) -> None:
+        """:meth:`ensure` with database errors mapped (503...), as a transaction's are."""
+        if not self._ready:  # once per process; no error-mapping frame on every request
+            with _db_errors():
+                self.ensure()
 
     def ping(self) -> None:
         """Deep health check: the storage database answers."""
@@ -248,9 +252,7 @@ class Store:
     @contextmanager
     def _unit(self, write: bool, user: security.User | None, enforce: bool, autocommit: bool,
               retry_dropped: bool, replay_ids: Sequence[str] = ()) -> Iterator[Transaction]:
-        if not self._ready:  # once per process; no error-mapping frame on every transaction
-            with _db_errors():
-                self.ensure()
+        self._ensure_mapped()
         with _db_errors(retry_dropped), self._begun(write, autocommit) as conn:
             yield Transaction(self, conn, user or _request_user(), enforce, replay_ids)
 
