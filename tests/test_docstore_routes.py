@@ -199,39 +199,6 @@ def test_page_and_its_total_are_one_statement(client: FlaskClient, app: Flask) -
     assert rest.json["items"] == [] and rest.json["total"] == 1
 
 
-def _in_transaction(conn: Any) -> bool | None:
-    """Whether the driver connection is inside a transaction (None: MariaDB, not asked)."""
-    dbapi = conn.connection.dbapi_connection
-    if hasattr(dbapi, "in_transaction"):  # sqlite3
-        return bool(dbapi.in_transaction)
-    info = getattr(dbapi, "info", None)  # psycopg: 0 idle, 2 in a transaction
-    return info.transaction_status != 0 if hasattr(info, "transaction_status") else None
-
-
-def test_a_create_without_checks_is_one_statement_in_autocommit(client: FlaskClient,
-                                                                app: Flask) -> None:
-    store = app.extensions["core_server"].store
-    store.ensure()  # the tables: created on first use
-    seen: list[tuple[str, bool | None]] = []
-    sa.event.listen(store.engine, "after_cursor_execute",
-                    lambda conn, cursor, sql, *args: seen.append((sql.split()[0],
-                                                                  _in_transaction(conn))))
-    r = client.post(f"{S}/counters", json={"name": "a"})
-    assert r.status_code == 201 and r.json["value"] == 0
-    mariadb = store.engine.dialect.name == "mysql"  # keeps its implicit transaction
-    assert seen == [("INSERT", None if mariadb else False)]  # committed by itself, no BEGIN
-    # reads before the INSERT (a unique value) or a hook need the transaction
-    seen.clear()
-    _user(client, "u1")
-    assert len(seen) == 2 and seen[0][0] == "SELECT"  # then INSERT (PostgreSQL: WITH .. INSERT)
-    assert all(in_tx in (True, None) for _, in_tx in seen), seen
-    store.add_hook("counters", "after_create", lambda tx, doc: None)
-    seen.clear()
-    assert client.post(f"{S}/counters", json={"name": "b"}).status_code == 201
-    assert [in_tx for _, in_tx in seen] == [None if mariadb else True]
-    assert client.get(f"{S}/counters/_count").json == {"count": 2}
-
-
 def test_get_etag_and_reverse(client: FlaskClient) -> None:
     uid = _user(client)
     p = _plugin(client, uid, "r")

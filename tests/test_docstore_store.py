@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from core_server.docstore import Store
 from core_server.docstore import current_store
@@ -320,3 +321,36 @@ def test_a_rerun_create_that_finds_its_id_stored_answers_with_that_document(
         assert tx.count("counters") == 1
     second = store.run(lambda tx: tx.create("counters", {"name": "second"}), autocommit=True)
     assert second["_id"] != stored["_id"]  # nothing left to replay: a new id
+
+
+def _in_transaction(conn: Any) -> bool | None:
+    """Whether the driver connection is inside a transaction (None: MariaDB, not asked)."""
+    dbapi = conn.connection.dbapi_connection
+    if hasattr(dbapi, "in_transaction"):  # sqlite3
+        return bool(dbapi.in_transaction)
+    info = getattr(dbapi, "info", None)  # psycopg: 0 idle, 2 in a transaction
+    return info.transaction_status != 0 if hasattr(info, "transaction_status") else None
+
+
+def test_a_create_without_checks_is_one_statement_in_autocommit(client: FlaskClient,
+                                                                app: Flask) -> None:
+    store = app.extensions["core_server"].store
+    store.ensure()  # the tables: created on first use
+    seen: list[tuple[str, bool | None]] = []
+    sa.event.listen(store.engine, "after_cursor_execute",
+                    lambda conn, cursor, sql, *args: seen.append((sql.split()[0],
+                                                                  _in_transaction(conn))))
+    r = client.post("/api/store/counters", json={"name": "a"})
+    assert r.status_code == 201 and r.json["value"] == 0
+    mariadb = store.engine.dialect.name == "mysql"  # keeps its implicit transaction
+    assert seen == [("INSERT", None if mariadb else False)]  # committed by itself, no BEGIN
+    # reads before the INSERT (a unique value) or a hook need the transaction
+    seen.clear()
+    assert client.post("/api/store/users", json={"login": "u1"}).status_code == 201
+    assert len(seen) == 2 and seen[0][0] == "SELECT"  # then INSERT (PostgreSQL: WITH .. INSERT)
+    assert all(in_tx in (True, None) for _, in_tx in seen), seen
+    store.add_hook("counters", "after_create", lambda tx, doc: None)
+    seen.clear()
+    assert client.post("/api/store/counters", json={"name": "b"}).status_code == 201
+    assert [in_tx for _, in_tx in seen] == [None if mariadb else True]
+    assert client.get("/api/store/counters/_count").json == {"count": 2}
