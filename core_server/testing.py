@@ -416,6 +416,16 @@ def run_at_once(work: Iterable[Callable[[], object]]) -> list[BaseException]:
     return errors
 
 
+def in_transaction(conn: Any) -> bool | None:
+    """Whether the driver connection under the SQLAlchemy ``conn`` is inside a transaction
+    (``None``: a driver that does not say, MariaDB's)."""
+    dbapi = conn.connection.dbapi_connection
+    if hasattr(dbapi, "in_transaction"):  # sqlite3
+        return bool(dbapi.in_transaction)
+    status = getattr(getattr(dbapi, "info", None), "transaction_status", None)
+    return None if status is None else status != 0  # psycopg: 0 idle, 2 in a transaction
+
+
 def backend_pids(connections: Iterable[Any]) -> list[int]:
     """The PostgreSQL server process of each DBAPI connection (its query committed)."""
     pids = []

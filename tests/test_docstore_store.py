@@ -16,6 +16,7 @@ from core_server.docstore import Store
 from core_server.docstore import current_store
 from core_server.errors import ApiError
 from core_server.testing import backend_pids
+from core_server.testing import in_transaction
 from core_server.testing import store_app
 from core_server.testing import terminate_backends
 
@@ -323,15 +324,6 @@ def test_a_rerun_create_that_finds_its_id_stored_answers_with_that_document(
     assert second["_id"] != stored["_id"]  # nothing left to replay: a new id
 
 
-def _in_transaction(conn: Any) -> bool | None:
-    """Whether the driver connection is inside a transaction (None: MariaDB, not asked)."""
-    dbapi = conn.connection.dbapi_connection
-    if hasattr(dbapi, "in_transaction"):  # sqlite3
-        return bool(dbapi.in_transaction)
-    info = getattr(dbapi, "info", None)  # psycopg: 0 idle, 2 in a transaction
-    return info.transaction_status != 0 if hasattr(info, "transaction_status") else None
-
-
 def test_a_create_without_checks_is_one_statement_in_autocommit(client: FlaskClient,
                                                                 app: Flask) -> None:
     store = app.extensions["core_server"].store
@@ -339,7 +331,7 @@ def test_a_create_without_checks_is_one_statement_in_autocommit(client: FlaskCli
     seen: list[tuple[str, bool | None]] = []
     sa.event.listen(store.engine, "after_cursor_execute",
                     lambda conn, cursor, sql, *args: seen.append((sql.split()[0],
-                                                                  _in_transaction(conn))))
+                                                                  in_transaction(conn))))
     r = client.post("/api/store/counters", json={"name": "a"})
     assert r.status_code == 201 and r.json["value"] == 0
     mariadb = store.engine.dialect.name == "mysql"  # keeps its implicit transaction

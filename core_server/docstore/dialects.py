@@ -97,6 +97,8 @@ class Dialect:
 
     name = "generic"
     generated_columns = False
+    #: whether triggers write new rows' side rows (:meth:`side_trigger_sql`)
+    side_triggers = False
 
     def json_type(self) -> sa.types.TypeEngine[Any]:
         """The column type of the document."""
@@ -146,8 +148,17 @@ class Dialect:
         """MariaDB only: the virtual column an indexed path is stored in."""
         return None
 
+    def side_trigger_sql(self, name: str, table: str, side: str, path: str) -> str:
+        """Where :attr:`side_triggers`: DDL of a trigger that writes a new row's side rows for
+        the list at ``path``. Names and path are validated identifiers."""
+        raise NotImplementedError
+
     def configure(self, engine: Engine) -> None:
         """Install connection hooks (SQLite: WAL, REGEXP, BEGIN IMMEDIATE)."""
+
+    def triggers_of(self, conn: sa.Connection, table: str) -> set[str]:
+        """Where :attr:`side_triggers`: the names of the triggers on ``table``."""
+        raise NotImplementedError
 
     def begin_sql(self, write: bool) -> str | None:
         """The statement that opens a transaction (None: the driver's own way)."""
@@ -170,6 +181,7 @@ class SQLiteDialect(Dialect):
     """SQLite: ``json_extract`` returns typed SQL values; booleans are 1/0."""
 
     name = "sqlite"
+    side_triggers = True
 
     def scalar_sql(self, path: str, kind: str) -> str:
         return f"json_extract({DOC}, '$.{path}')"
@@ -186,6 +198,20 @@ class SQLiteDialect(Dialect):
 
     def engine_options(self) -> dict[str, Any]:
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+
+    def side_trigger_sql(self, name: str, table: str, side: str, path: str) -> str:
+        # SQLite runs one statement per call: with the trigger, a create with list fields is
+        # one INSERT that commits itself (as PostgreSQL's CombinedInsertSQL), no BEGIN/COMMIT
+        node = f"'$.{path}'"
+        return (f"CREATE TRIGGER IF NOT EXISTS {name} AFTER INSERT ON {table} "
+                f"WHEN json_type(NEW.{DOC}, {node}) = 'array' BEGIN "
+                f"INSERT INTO {side} (doc_id, value) "
+                f"SELECT NEW._id, j.value FROM json_each(NEW.{DOC}, {node}) AS j; END")
+
+    def triggers_of(self, conn: sa.Connection, table: str) -> set[str]:
+        return set(conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+            (table,)).scalars())
 
     def configure(self, engine: Engine) -> None:
         @sa.event.listens_for(engine, "connect")

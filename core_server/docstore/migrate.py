@@ -95,6 +95,19 @@ def _sync_collection(engine: sa.Engine, layout: Layout) -> None:
     with _writing(engine) as conn:
         for index in layout.indexes:  # new indexes of an existing table
             conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+        _sync_triggers(conn, layout)
+
+
+def _sync_triggers(conn: sa.Connection, layout: Layout) -> None:
+    """The side-row triggers of the layout, also on tables created before them; a trigger of
+    a list field no longer declared is dropped (it would write a side table nobody reads)."""
+    if not layout.dialect.side_triggers:
+        return
+    for name in layout.dialect.triggers_of(conn, layout.table.name) - set(layout.side_triggers):
+        if name.startswith("tr_ds_"):  # ours (Layout._side_triggers), never a user's own
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+    for ddl in layout.side_triggers.values():
+        conn.exec_driver_sql(ddl)
 
 
 @contextmanager

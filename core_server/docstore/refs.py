@@ -86,8 +86,9 @@ def check_refs(tx: Any, collection: Collection, doc: dict[str, Any]) -> None:
 
 
 def write_sides(tx: Any, layout: Layout, doc_id: str, doc: dict[str, Any], replace: bool) -> None:
-    """Store each list field's elements in its side table."""
-    if not layout.sides:
+    """Store each list field's elements in its side table (a new row's are written by the
+    database's triggers where it has them: :attr:`Layout.sides_by_trigger`)."""
+    if not layout.sides or (layout.sides_by_trigger and not replace):
         return
     inserts = layout.inserts(tx.conn.dialect)[1]
     for path, side in layout.sides.items():
@@ -99,8 +100,9 @@ def write_sides(tx: Any, layout: Layout, doc_id: str, doc: dict[str, Any], repla
 
 
 def write_sides_many(tx: Any, layout: Layout, rows: list[dict[str, Any]]) -> None:
-    """Side-table rows of many new documents, one executemany per side table."""
-    if not layout.sides:
+    """Side-table rows of many new documents, one executemany per side table (none where
+    the database's triggers write them)."""
+    if not layout.sides or layout.sides_by_trigger:
         return
     inserts = layout.inserts(tx.conn.dialect)[1]
     for path in layout.sides:

@@ -55,6 +55,10 @@ class Layout:
             **dialect.table_options(),
         )
         self.sides = {f.path: self._side_table(f, metadata) for f in collection.side_fields()}
+        #: the database's triggers that write new rows' side rows (SQLite), by name: their DDL
+        self.side_triggers = self._side_triggers()
+        #: whether those triggers write the side rows of every new row (not the store)
+        self.sides_by_trigger = bool(self.side_triggers)
         self.indexes = [self._index(i.name, i.fields, i.unique) for i in collection.indexes]
         self._reads_before_insert = bool(collection.ref_fields()) \
             or any(i.unique for i in collection.indexes)
@@ -69,9 +73,10 @@ class Layout:
 
     def creates_in_one_statement(self, dialect: sa.Dialect) -> bool:
         """Whether a create is one INSERT statement: no reference or unique checks read
-        before it and its side rows, if any, are in the same statement (PostgreSQL)."""
-        return not self._reads_before_insert \
-            and (not self.sides or self.combined_insert(dialect) is not None)
+        before it and its side rows, if any, are in the same statement (PostgreSQL) or written
+        by triggers (SQLite)."""
+        return not self._reads_before_insert and (
+            not self.sides or self.sides_by_trigger or self.combined_insert(dialect) is not None)
 
     def combined_insert(self, dialect: sa.Dialect) -> CombinedInsertSQL | None:
         """PostgreSQL, with side tables: one statement for a document and its side rows."""
@@ -108,6 +113,14 @@ class Layout:
             sa.Index(identifier("ix", name, "v"), "value", "doc_id"),
             **self.dialect.table_options(),
         )
+
+    def _side_triggers(self) -> dict[str, str]:
+        if not self.dialect.side_triggers:
+            return {}
+        names = {path: identifier("tr", side.name) for path, side in self.sides.items()}
+        return {names[path]: self.dialect.side_trigger_sql(names[path], self.table.name,
+                                                           side.name, path)
+                for path, side in self.sides.items()}
 
     def _index(self, name: str, fields: tuple[tuple[str, bool], ...], unique: bool) -> sa.Index:
         elements = []
