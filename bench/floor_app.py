@@ -120,7 +120,10 @@ class Postgres:
         self.psycopg = psycopg
         self.url = url
         self.local = threading.local()
-        with psycopg.connect(url, autocommit=True) as con:
+        with psycopg.connect(url) as con:
+            # the workers start at once: concurrent CREATE TABLE IF NOT EXISTS collide in
+            # pg_type on a fresh database (a worker that fails to boot stops gunicorn)
+            con.execute("SELECT pg_advisory_xact_lock(16016)")
             con.execute("CREATE TABLE IF NOT EXISTS floor_docs (id TEXT PRIMARY KEY, doc JSONB)")
 
     def read(self) -> Any:
