@@ -126,13 +126,18 @@ def test_older_sqlite_tables_get_their_triggers_and_lose_stale_ones(tmp_path: Pa
         for name in names:
             con.execute(f"DROP TRIGGER {name}")
         con.execute("CREATE TRIGGER audit AFTER INSERT ON ds_events BEGIN SELECT 1; END")
-    # the next start puts them back; a list field removed (allowed: additional properties)
-    # loses its trigger, the user's trigger stays
+        # one of ours with another text (as a later version might change it)
+        con.execute("CREATE TRIGGER tr_ds_events_l_words AFTER INSERT ON ds_events "
+                    "BEGIN SELECT 1; END")
+    # the next start puts them back and replaces the changed one; a list field removed
+    # (allowed: additional properties) loses its trigger, the user's trigger stays
     fields = FIELDS.replace("  counts: {type: list, items: int}\n", "")
     with _app(tmp_path, url, fields, "additional_properties: true\n") as app:
         client = app.test_client()
         assert client.post("/api/store/events", json=DOCS[3]).status_code == 201
+        assert client.post("/api/store/events", json={"words": ["w"]}).status_code == 201
         assert client.get("/api/store/events?meta.labels=y").json["total"] == 1
+        assert client.get("/api/store/events?words=w").json["total"] == 1
     found = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
     assert found == {"audit"} | set(names) - {"tr_ds_events_l_counts"}
     con.close()

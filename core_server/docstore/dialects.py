@@ -156,8 +156,8 @@ class Dialect:
     def configure(self, engine: Engine) -> None:
         """Install connection hooks (SQLite: WAL, REGEXP, BEGIN IMMEDIATE)."""
 
-    def triggers_of(self, conn: sa.Connection, table: str) -> set[str]:
-        """Where :attr:`side_triggers`: the names of the triggers on ``table``."""
+    def triggers_of(self, conn: sa.Connection, table: str) -> dict[str, str]:
+        """Where :attr:`side_triggers`: the triggers on ``table``, their DDL by name."""
         raise NotImplementedError
 
     def begin_sql(self, write: bool) -> str | None:
@@ -203,15 +203,16 @@ class SQLiteDialect(Dialect):
         # SQLite runs one statement per call: with the trigger, a create with list fields is
         # one INSERT that commits itself (as PostgreSQL's CombinedInsertSQL), no BEGIN/COMMIT
         node = f"'$.{path}'"
-        return (f"CREATE TRIGGER IF NOT EXISTS {name} AFTER INSERT ON {table} "
+        return (f"CREATE TRIGGER {name} AFTER INSERT ON {table} "
                 f"WHEN json_type(NEW.{DOC}, {node}) = 'array' BEGIN "
                 f"INSERT INTO {side} (doc_id, value) "
                 f"SELECT NEW._id, j.value FROM json_each(NEW.{DOC}, {node}) AS j; END")
 
-    def triggers_of(self, conn: sa.Connection, table: str) -> set[str]:
-        return set(conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
-            (table,)).scalars())
+    def triggers_of(self, conn: sa.Connection, table: str) -> dict[str, str]:
+        # sqlite_master keeps each CREATE TRIGGER's text as it was sent
+        rows = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))
+        return {name: sql for name, sql in rows}
 
     def configure(self, engine: Engine) -> None:
         @sa.event.listens_for(engine, "connect")

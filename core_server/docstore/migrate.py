@@ -99,15 +99,19 @@ def _sync_collection(engine: sa.Engine, layout: Layout) -> None:
 
 
 def _sync_triggers(conn: sa.Connection, layout: Layout) -> None:
-    """The side-row triggers of the layout, also on tables created before them; a trigger of
-    a list field no longer declared is dropped (it would write a side table nobody reads)."""
+    """The side-row triggers of the layout, also on tables created before them. A trigger of
+    a list field no longer declared is dropped (it would write a side table nobody reads),
+    one whose text differs from this version's is made anew."""
     if not layout.dialect.side_triggers:
         return
-    for name in layout.dialect.triggers_of(conn, layout.table.name) - set(layout.side_triggers):
-        if name.startswith("tr_ds_"):  # ours (Layout._side_triggers), never a user's own
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
-    for ddl in layout.side_triggers.values():
-        conn.exec_driver_sql(ddl)
+    present = layout.dialect.triggers_of(conn, layout.table.name)
+    for name, ddl in present.items():
+        # ours are named by Layout._side_triggers; a user's own trigger is never touched
+        if name.startswith("tr_ds_") and layout.side_triggers.get(name) != ddl:
+            conn.exec_driver_sql(f"DROP TRIGGER {name}")
+    for name, ddl in layout.side_triggers.items():
+        if present.get(name) != ddl:
+            conn.exec_driver_sql(ddl)
 
 
 @contextmanager
