@@ -16,6 +16,7 @@ from core_server.dblimits import engine_schema_lock
 from core_server.docstore.dialects import begin_write
 from core_server.docstore.model import Collection
 from core_server.docstore.tables import Layout
+from core_server.docstore.tables import is_side_trigger
 
 log = logging.getLogger("core_server.docstore")
 #: the schema lock of the store's tables (dblimits.engine_schema_lock)
@@ -106,8 +107,7 @@ def _sync_triggers(conn: sa.Connection, layout: Layout) -> None:
         return
     present = layout.dialect.triggers_of(conn, layout.table.name)
     for name, ddl in present.items():
-        # ours are named by Layout._side_triggers; a user's own trigger is never touched
-        if name.startswith("tr_ds_") and layout.side_triggers.get(name) != ddl:
+        if is_side_trigger(name) and layout.side_triggers.get(name) != ddl:
             conn.exec_driver_sql(f"DROP TRIGGER {name}")
     for name, ddl in layout.side_triggers.items():
         if present.get(name) != ddl:

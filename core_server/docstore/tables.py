@@ -26,6 +26,12 @@ def table_name(collection: str) -> str:
     return identifier("ds", collection)
 
 
+def is_side_trigger(name: str) -> bool:
+    """Whether ``name`` is one of the store's side-row triggers (``Layout.side_triggers``:
+    ``tr_`` and the side table's name, which starts with ``ds_``), never a user's own."""
+    return name.startswith("tr_ds_")
+
+
 class Layout:
     """Tables and SQL expressions of one collection on one dialect.
 
@@ -115,12 +121,13 @@ class Layout:
         )
 
     def _side_triggers(self) -> dict[str, str]:
-        if not self.dialect.side_triggers:
-            return {}
-        names = {path: identifier("tr", side.name) for path, side in self.sides.items()}
-        return {names[path]: self.dialect.side_trigger_sql(names[path], self.table.name,
-                                                           side.name, path)
-                for path, side in self.sides.items()}
+        triggers: dict[str, str] = {}
+        if self.dialect.side_triggers:
+            for path, side in self.sides.items():
+                name = identifier("tr", side.name)
+                triggers[name] = self.dialect.side_trigger_sql(name, self.table.name,
+                                                               side.name, path)
+        return triggers
 
     def _index(self, name: str, fields: tuple[tuple[str, bool], ...], unique: bool) -> sa.Index:
         elements = []
